@@ -1,0 +1,5 @@
+import sys
+
+from facegen.cli import main
+
+sys.exit(main())

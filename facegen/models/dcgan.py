@@ -1,0 +1,46 @@
+"""The classic DCGAN generator (Radford et al. 2015): latent -> transposed convs -> tanh.
+
+Shaped like the generator of the classic Keras face script, so it exports to .h5.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import Generator
+from .config import GeneratorConfig
+
+
+class DCGANGenerator(Generator):
+    def __init__(self, config: GeneratorConfig):
+        super().__init__()
+        self.config = config
+        widths = config.channels
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(config.latent_dim, widths[0], 4, 1, 0, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(True),
+        ]
+        for cin, cout in zip(widths[:-1], widths[1:]):
+            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        for m in self.net:
+            if isinstance(m, nn.ConvTranspose2d):
+                nn.init.normal_(m.weight, 0.0, 0.02)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.normal_(m.weight, 1.0, 0.02)
+                nn.init.zeros_(m.bias)
+        mean = 0.5 if config.latent_distribution == "uniform01" else 0.0
+        w_avg = config.w_avg if config.w_avg is not None else [mean] * config.latent_dim
+        self.register_buffer("w_avg", torch.tensor(w_avg, dtype=torch.float32), persistent=False)
+
+    def mapping(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        """DCGAN has no mapping network: its W is Z, and truncation pulls Z toward the mean."""
+        if truncation != 1.0:
+            z = self.w_avg + truncation * (z - self.w_avg)
+        return z
+
+    def synthesis(self, w: torch.Tensor, noise_mode: str = "const", generator=None) -> torch.Tensor:
+        return self.net(w[:, :, None, None])
+

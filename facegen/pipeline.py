@@ -1,0 +1,131 @@
+"""FaceGenerator: a generator model plus what it takes to turn seeds into PIL images."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import __version__
+from .imaging import to_pil
+from .models.base import Generator
+
+MAX_FACES = 10_000
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass
+class FaceGeneratorOutput:
+    images: list[Image.Image]
+    recipes: list[dict]
+    seeds: list[int | None] = field(default_factory=list)
+    latents: torch.Tensor | None = None  # z, one row per image
+    ws: torch.Tensor | None = None  # w after truncation ([B, w_dim] or [B, num_ws, w_dim])
+
+
+def encode_latent(t: torch.Tensor) -> dict:
+    """A tensor as JSON-safe data for a recipe (float32, base64)."""
+    a = t.detach().to(torch.float32).cpu().numpy()
+    return {"dtype": "float32", "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode()}
+
+
+def decode_latent(d: dict) -> torch.Tensor:
+    shape = [int(s) for s in d["shape"]]
+    raw = base64.b64decode(d["data"], validate=True)
+    if d.get("dtype") != "float32" or len(raw) != 4 * int(np.prod(shape)):
+        raise ValueError(f"latent data does not match its shape {shape}")
+    return torch.from_numpy(np.frombuffer(raw, dtype=np.float32).reshape(shape).copy())
+
+
+def bf16_available() -> bool:
+    return bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)())
+
+
+class FaceGenerator:
+    """Seeds in, faces out. `FaceGenerator.from_pretrained("default")(n=4, seed=1).images`."""
+
+    def __init__(self, model: Generator, precision: str = "auto", name: str | None = None):
+        if precision == "auto":
+            # bf16 is only worth it where the CPU has native bf16 dot products.
+            precision = "bf16" if bf16_available() else "fp32"
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of auto, {', '.join(PRECISIONS)}")
+        self.model = model.eval().requires_grad_(False).to(memory_format=torch.channels_last)
+        self.precision = precision
+        self.name = name or model.config.name
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path = "default", precision: str = "auto") -> "FaceGenerator":
+        model = Generator.from_pretrained(name_or_path)
+        return cls(model, precision=precision, name=str(name_or_path) if str(name_or_path) in ("default", "classic") else None)
+
+    def save_pretrained(self, path: str | Path, **kwargs) -> Path:
+        return self.model.save_pretrained(path, **kwargs)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    def model_info(self) -> dict:
+        c = self.model.config
+        return {"name": c.name, "source": self.name, "sha256": self.model.sha256,
+                "architecture": c.architecture, "resolution": c.resolution}
+
+    def __call__(self, n: int = 1, seed: int | None = None, seeds: list[int] | None = None,
+                 truncation: float = 1.0, size: int | None = None, noise_mode: str = "const",
+                 batch_size: int = 64, return_latents: bool = False) -> FaceGeneratorOutput:
+        """Faces for `seeds`, or for `n` consecutive seeds from `seed` (random when None)."""
+        seeds = self._seeds(n, seed, seeds)
+        check_truncation(truncation)
+        z = self.model.sample_z(seeds)
+        w = self.mapping(z, truncation)
+        images = self.synthesize(w, noise_mode=noise_mode, size=size, batch_size=batch_size)
+        base = self._recipe_base(noise_mode, size)
+        recipes = [dict(base, kind="generate", seed=s, truncation=truncation, latent_space="z") for s in seeds]
+        return FaceGeneratorOutput(images, recipes, seeds, z if return_latents else None, w if return_latents else None)
+
+    @torch.inference_mode()
+    def mapping(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        return self.model.mapping(z.float(), truncation)
+
+    @torch.inference_mode()
+    def synthesize(self, w: torch.Tensor, noise_mode: str = "const", size: int | None = None,
+                   batch_size: int = 64) -> list[Image.Image]:
+        """PIL images from w ([B, w_dim] or per-layer [B, num_ws, w_dim]); z for dcgan."""
+        if noise_mode not in ("const", "random", "none"):
+            raise ValueError(f"noise_mode must be const, random or none, not {noise_mode!r}")
+        images: list[Image.Image] = []
+        for start in range(0, w.shape[0], batch_size):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                x = self.model.synthesis(w[start:start + batch_size].float(), noise_mode)
+            images += to_pil(x, size)
+        return images
+
+    def _seeds(self, n: int, seed: int | None, seeds: list[int] | None) -> list[int]:
+        if seeds is not None:
+            seeds = [int(s) for s in seeds]
+        else:
+            if not isinstance(n, int) or not 1 <= n <= MAX_FACES:
+                raise ValueError(f"n must be between 1 and {MAX_FACES}, got {n!r}")
+            if seed is None:
+                seed = int(np.random.SeedSequence().entropy % 2**31)
+            seeds = [int(seed) + i for i in range(n)]
+        if not 1 <= len(seeds) <= MAX_FACES:
+            raise ValueError(f"between 1 and {MAX_FACES} seeds are needed, got {len(seeds)}")
+        for s in seeds:
+            if not 0 <= s < 2**63:
+                raise ValueError(f"seed {s} is out of range (0 to 2**63-1)")
+        return seeds
+
+    def _recipe_base(self, noise_mode: str, size: int | None) -> dict:
+        return {"facegen": __version__, "ai_generated": True, "model": self.model_info(),
+                "noise_mode": noise_mode, "precision": self.precision,
+                "size": size or self.model.config.resolution}
+
+
+def check_truncation(truncation: float) -> None:
+    if not isinstance(truncation, (int, float)) or not -2.0 <= truncation <= 2.0:
+        raise ValueError(f"truncation must be a number between -2 and 2, got {truncation!r}")

@@ -15,6 +15,7 @@ from .models.base import Generator
 
 MAX_FACES = 10_000
 PRECISIONS = ("fp32", "bf16")
+BACKENDS = ("torch", "onnx")
 
 
 @dataclass
@@ -47,20 +48,33 @@ def bf16_available() -> bool:
 class FaceGenerator:
     """Seeds in, faces out. `FaceGenerator.from_pretrained("default")(n=4, seed=1).images`."""
 
-    def __init__(self, model: Generator, precision: str = "auto", name: str | None = None):
+    def __init__(self, model: Generator, precision: str = "auto", name: str | None = None,
+                 backend: str = "torch"):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         if precision == "auto":
-            # bf16 is only worth it where the CPU has native bf16 dot products.
-            precision = "bf16" if bf16_available() else "fp32"
+            # bf16 is only worth it where the CPU has native bf16 dot products; ONNX runs fp32.
+            precision = "bf16" if bf16_available() and backend == "torch" else "fp32"
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of auto, {', '.join(PRECISIONS)}")
+        if backend == "onnx" and precision != "fp32":
+            raise ValueError("the onnx backend runs in fp32 only")
         self.model = model.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self.precision = precision
-        self.name = name or model.config.name
+        self.source = name or model.source or model.config.name
+        self.backend = backend
+        self._onnx = None
+        if backend == "onnx":
+            # Imported here so that the pipeline works without onnxruntime installed.
+            from .interop.onnx_export import OnnxSynthesis
+            self._onnx = OnnxSynthesis(self.model)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path = "default", precision: str = "auto") -> "FaceGenerator":
+    def from_pretrained(cls, name_or_path: str | Path = "default", precision: str = "auto",
+                        backend: str = "torch") -> "FaceGenerator":
         model = Generator.from_pretrained(name_or_path)
-        return cls(model, precision=precision, name=str(name_or_path) if str(name_or_path) in ("default", "classic") else None)
+        return cls(model, precision=precision, backend=backend,
+                   name=str(name_or_path) if str(name_or_path) in ("default", "classic") else None)
 
     def save_pretrained(self, path: str | Path, **kwargs) -> Path:
         return self.model.save_pretrained(path, **kwargs)
@@ -71,7 +85,7 @@ class FaceGenerator:
 
     def model_info(self) -> dict:
         c = self.model.config
-        return {"name": c.name, "source": self.name, "sha256": self.model.sha256,
+        return {"name": c.name, "source": self.source, "sha256": self.model.sha256,
                 "architecture": c.architecture, "resolution": c.resolution}
 
     def __call__(self, n: int = 1, seed: int | None = None, seeds: list[int] | None = None,
@@ -99,8 +113,11 @@ class FaceGenerator:
             raise ValueError(f"noise_mode must be const, random or none, not {noise_mode!r}")
         images: list[Image.Image] = []
         for start in range(0, w.shape[0], batch_size):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-                x = self.model.synthesis(w[start:start + batch_size].float(), noise_mode)
+            if self._onnx is not None and noise_mode == "const":
+                x = self._onnx(w[start:start + batch_size])
+            else:
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                    x = self.model.synthesis(w[start:start + batch_size].float(), noise_mode)
             images += to_pil(x, size)
         return images
 
@@ -121,9 +138,13 @@ class FaceGenerator:
         return seeds
 
     def _recipe_base(self, noise_mode: str, size: int | None) -> dict:
-        return {"facegen": __version__, "ai_generated": True, "model": self.model_info(),
+        base = {"facegen": __version__, "ai_generated": True, "model": self.model_info(),
                 "noise_mode": noise_mode, "precision": self.precision,
                 "size": size or self.model.config.resolution}
+        if self.backend != "torch":
+            # ONNX Runtime can differ from PyTorch in the last bit, so one pixel may differ by 1.
+            base["backend"] = self.backend
+        return base
 
 
 def check_truncation(truncation: float) -> None:

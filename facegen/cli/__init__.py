@@ -14,6 +14,7 @@ from .. import __version__
 COMMANDS = {
     "generate": ("generate", "make faces from seeds"),
     "info": ("inspect", "print the metadata of an image or the config of a model"),
+    "prepare": ("prepare", "turn a folder of photos into a dataset of aligned face crops"),
     "reproduce": ("inspect", "re-make an image from its metadata and check it is identical"),
 }
 

@@ -47,6 +47,8 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=_bounded(int, 16, 2048, "--size"), help="resize faces to N x N pixels")
     p.add_argument("--model", default="default", help="model file or bundled name (default, classic)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                   help="run the network with PyTorch or ONNX Runtime (pip install 'facegen[onnx]'; fp32)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
 
 
@@ -70,7 +72,13 @@ def run_generate(args) -> int:
 
     out = Path(args.out)
     check_output_dir(out)
-    pipe = FaceGenerator.from_pretrained(args.model, precision=args.precision)
+    backend = getattr(args, "backend", "torch")
+    if backend == "onnx" and args.precision == "bf16":
+        raise CLIError("--backend onnx runs in fp32; drop --precision bf16")
+    try:
+        pipe = FaceGenerator.from_pretrained(args.model, precision=args.precision, backend=backend)
+    except ImportError as e:
+        raise CLIError(f"--backend {backend}: {e}") from None
     result = pipe(n=args.n, seed=args.seed, seeds=args.seeds, truncation=args.truncation, size=args.size)
     ext = args.format
     paths = [out / f"seed{s:06d}.{ext}" for s in result.seeds]

@@ -49,6 +49,11 @@ class MappingNetwork(nn.Module):
         return x
 
 
+def _memory_format_of(t: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if t.is_contiguous(memory_format=torch.channels_last) and \
+        not t.is_contiguous() else torch.contiguous_format
+
+
 class ModulatedConv(nn.Module):
     """3x3 (or 1x1) convolution whose input channels are scaled by a style from w."""
 
@@ -72,19 +77,24 @@ class ModulatedConv(nn.Module):
         weight = self.weight * self.scale
         if self.upsample:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        x = F.conv2d(x * styles[:, :, None, None].to(x.dtype), weight.to(x.dtype), padding=self.padding)
-        if self.demodulate:
-            # Per-sample, per-output-channel norm of the modulated weight, in closed form.
-            dcoefs = torch.rsqrt(styles.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8)
-            x = x * dcoefs[:, :, None, None].to(x.dtype)
+        x = x * styles[:, :, None, None].to(x.dtype)
+        if not self.demodulate:
+            return F.conv2d(x, weight.to(x.dtype), self.bias.to(x.dtype), padding=self.padding)
+        x = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
+        # Per-sample, per-output-channel norm of the modulated weight, in closed form. The
+        # activation gain is folded in here: lrelu(g * a) == g * lrelu(a) for g > 0.
+        dcoefs = torch.rsqrt(styles.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8) * LRELU_GAIN
+        shift = self.bias[None, :, None, None] * LRELU_GAIN
         if self.use_noise and noise_mode != "none":
             if noise_mode == "random":
-                noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], generator=generator, dtype=x.dtype)
+                noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], generator=generator)
             else:
-                noise = self.noise_const.to(x.dtype)
-            x = x + noise * self.noise_strength.to(x.dtype)
-        x = x + self.bias.to(x.dtype)[None, :, None, None]
-        return F.leaky_relu(x, 0.2) * LRELU_GAIN if self.demodulate else x
+                noise = self.noise_const
+            shift = shift + noise * (self.noise_strength * LRELU_GAIN)
+        # The output of addcmul takes the memory format of `shift`; match it to x.
+        shift = shift.to(x.dtype, memory_format=_memory_format_of(x))
+        x = torch.addcmul(shift, x, dcoefs[:, :, None, None].to(x.dtype))
+        return F.leaky_relu(x, 0.2)
 
 
 class SynthesisBlock(nn.Module):
@@ -106,7 +116,9 @@ class SynthesisBlock(nn.Module):
     def forward(self, x, rgb, ws, noise_mode, generator):
         """`ws` holds one w per conv plus one for to_rgb (shared with the next block's first conv)."""
         if self.first:
-            x = self.const[None].expand(ws.shape[0], -1, -1, -1).to(ws.dtype)
+            # Keep activations in the weights' memory format, or every op pays for a copy.
+            x = self.const[None].expand(ws.shape[0], -1, -1, -1).to(
+                ws.dtype, memory_format=_memory_format_of(self.convs[0].weight))
         for i, conv in enumerate(self.convs):
             x = conv(x, ws[:, i], noise_mode, generator)
         y = self.to_rgb(x, ws[:, len(self.convs)])

@@ -1,0 +1,145 @@
+"""Read one image file safely into an upright uint8 RGB array, or say exactly why not.
+
+Photos folders hold anything: text files named .jpg, half-copied JPEGs, 16-bit
+scans, CMYK prints, phone photos stored sideways with an EXIF flag, and now and
+then a small file whose header claims billions of pixels. Every one of these
+ends as either an RGB array or a `Skip` with a reason the report can show.
+"""
+from __future__ import annotations
+
+import contextlib
+import struct
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff"}
+# MPO is what many cameras call a JPEG with a second (depth or preview) frame.
+FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "DIB", "TIFF"}
+DEFAULT_MAX_PIXELS = 100_000_000  # a 100-megapixel photo decodes to 300 MB; beyond that is a bomb or a scan
+
+# Reasons a file is skipped; the report groups by these exact strings.
+UNREADABLE = "unreadable"
+TRUNCATED = "truncated"
+NOT_AN_IMAGE = "not an image"
+BOMB = "decompression bomb"
+TOO_SMALL = "too small"
+NO_FACE = "no face found"
+DUPLICATE = "duplicate"
+NEAR_DUPLICATE = "near duplicate"
+
+
+class Skip(Exception):
+    """This file gives no training image; `reason` is one of the constants above."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@contextlib.contextmanager
+def _pixel_limit(max_pixels: int):
+    # Pillow has its own bomb check (a warning above its limit, an error above twice
+    # that); ours replaces it so that --max-pixels means what it says in both directions.
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(max_pixels, 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
+
+def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = 1,
+               draft_side: int | None = None) -> np.ndarray:
+    """Decode `path` to an upright (H, W, 3) uint8 RGB array; raise `Skip` if it cannot give one.
+
+    The pixel count comes from the header and is checked before any pixel is decoded.
+    `draft_side`: JPEGs may be decoded at 1/2, 1/4 or 1/8 scale (much faster) as long
+    as the shorter side stays at least this long.
+    """
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise Skip(NOT_AN_IMAGE, "empty file")
+    except OSError as e:
+        raise Skip(UNREADABLE, e.strerror or str(e)) from None
+    with _pixel_limit(max_pixels):
+        try:
+            im = Image.open(path)
+        except UnidentifiedImageError:
+            raise Skip(NOT_AN_IMAGE, "not a format Pillow recognises") from None
+        except Image.DecompressionBombError as e:
+            raise Skip(BOMB, str(e)) from None
+        except OSError as e:
+            raise Skip(UNREADABLE, e.strerror or str(e)) from None
+        except (SyntaxError, ValueError) as e:
+            # Pillow reports malformed headers as SyntaxError.
+            raise Skip(NOT_AN_IMAGE, str(e)) from None
+        with im:
+            return _decode(im, max_pixels, min_side, draft_side)
+
+
+def _decode(im: Image.Image, max_pixels: int, min_side: int, draft_side: int | None) -> np.ndarray:
+    if im.format not in FORMATS:
+        raise Skip(NOT_AN_IMAGE, f"{im.format} is not a supported format (JPEG, PNG, WebP, BMP, TIFF)")
+    w, h = im.size
+    if w * h > max_pixels:
+        raise Skip(BOMB, f"header says {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,}")
+    if min(w, h) < min_side:
+        raise Skip(TOO_SMALL, f"{w}x{h}, shorter side under {min_side} pixels")
+    if draft_side and im.format in ("JPEG", "MPO"):
+        # Scaled DCT decoding is both faster and a good anti-aliased downscale.
+        scale = min(w, h) / draft_side
+        if scale >= 2:
+            im.draft("RGB", (int(np.ceil(w / scale)), int(np.ceil(h / scale))))
+    try:
+        im.load()
+        im = ImageOps.exif_transpose(im) or im
+        arr = _to_rgb(im)
+    except Skip:
+        raise
+    except OSError as e:
+        text = str(e)
+        if "truncated" in text or "broken" in text or "premature" in text.lower():
+            raise Skip(TRUNCATED, text) from None
+        raise Skip(UNREADABLE, text) from None
+    except (SyntaxError, ValueError, EOFError, struct.error) as e:
+        raise Skip(UNREADABLE, f"{type(e).__name__}: {e}") from None
+    except MemoryError:
+        raise Skip(UNREADABLE, "not enough memory to decode it") from None
+    return arr
+
+
+def _to_rgb(im: Image.Image) -> np.ndarray:
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit greyscale: Pillow's convert("L") clips rather than scales, which turns
+        # most scans white. Scale the full 16-bit range down instead.
+        a = np.asarray(im).astype(np.float32)
+        top = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
+        grey = np.clip(a * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode == "F":
+        a = np.asarray(im)
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        grey = np.nan_to_num((a - lo) * (255.0 / (hi - lo or 1.0))).clip(0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode == "1":
+        im = im.convert("L")
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode in ("LA", "La", "PA", "RGBa"):
+        im = im.convert("RGBA")
+    if im.mode == "RGBA":
+        # Transparent parts become white, as on a page, rather than black noise.
+        background = Image.new("RGB", im.size, (255, 255, 255))
+        background.paste(im, mask=im.getchannel("A"))
+        im = background
+    elif im.mode != "RGB":
+        im = im.convert("RGB")  # L, CMYK (Adobe inversion is handled by the JPEG decoder), YCbCr, LAB
+    return np.asarray(im, dtype=np.uint8).copy()

@@ -1,0 +1,277 @@
+"""A face as a thing you can name: a seed, a latent file (.npy/.npz), or an image facegen made.
+
+Every explore command takes faces this way and works on `Face.w`: the style
+vector (w, or per-layer w+) for the style architecture, the (truncated) latent
+z for dcgan, whose W is Z.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_path
+from ..pipeline import FaceGenerator, decode_latent
+
+LATENT_FORMAT = "facegen-latent"
+MAX_LATENT_FILE_BYTES = 64 * 1024**2
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+SAMPLES = 4096
+SAMPLE_SEED = 0x5EED
+
+
+class FaceRefError(ValueError):
+    """A face reference that does not resolve; the message names it and the problem."""
+
+
+@dataclass
+class Face:
+    w: torch.Tensor  # [D] or [num_ws, D], float32
+    label: str
+    z: torch.Tensor | None = None  # [latent_dim], when the face came from Z
+    truncation: float = 1.0  # what took z to w
+    seed: int | None = None
+
+    def wplus(self, num_ws: int) -> torch.Tensor:
+        """Per-layer styles [num_ws, D] (dcgan, num_ws 0: the latent itself)."""
+        if num_ws == 0 or self.w.dim() == 2:
+            return self.w
+        return self.w[None].expand(num_ws, -1).clone()
+
+    def describe(self) -> dict:
+        """What a recipe records about where this face came from."""
+        return {"label": self.label, "seed": self.seed, "truncation": self.truncation}
+
+
+def collapse(w: torch.Tensor) -> torch.Tensor:
+    """A w+ whose rows are all equal as the single w it came from (smaller recipes, same image)."""
+    if w.dim() == 2 and w.shape[0] > 1 and bool((w == w[:1]).all()):
+        return w[0].clone()
+    return w
+
+
+def expand_refs(texts: list[str]) -> list[str]:
+    """Seed ranges like '10-13' become one reference per seed; anything else stays as it is."""
+    refs = []
+    for text in texts:
+        for part in str(text).split(",") if re.fullmatch(r"[\d,\- ]+", str(text)) else [text]:
+            lo, sep, hi = part.strip().partition("-")
+            if sep and lo.isdigit() and hi.isdigit():
+                if int(hi) < int(lo) or int(hi) - int(lo) > 10_000:
+                    raise FaceRefError(f"{part!r}: a seed range runs low-high, at most 10000 seeds")
+                refs += [str(s) for s in range(int(lo), int(hi) + 1)]
+            elif part.strip():
+                refs.append(part.strip())
+    return refs
+
+
+def resolve_face(ref, pipe: FaceGenerator, truncation: float = 1.0, allow_other_model: bool = False) -> Face:
+    """A seed ('42', 'seed:42', 42), 'avg', a latent file ('face.npz', 'z:face.npy') or a facegen image -> Face."""
+    if isinstance(ref, Face):
+        return ref
+    text = str(ref).strip()
+    m = re.fullmatch(r"(?:seed:)?(\d+)", text)
+    if m:
+        return face_from_seed(pipe, int(m.group(1)), truncation)
+    if text.lower() in ("avg", "average", "mean"):
+        return Face(average_w(pipe), "average face")
+    space = None
+    if re.match(r"^[zw]:", text):
+        space, text = text[0], text[2:]
+    path = Path(text)
+    if not path.exists():
+        raise FaceRefError(f"{text}: no such file, and not a seed (faces are seeds like 42, latent files "
+                           f".npy/.npz, images made by facegen, or 'avg')")
+    if path.suffix.lower() in (".npy", ".npz"):
+        return load_latent(path, pipe, space=space, truncation=truncation, allow_other_model=allow_other_model)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return face_from_image(path, pipe, allow_other_model)
+    raise FaceRefError(f"{path}: not a seed, a latent file (.npy, .npz) or an image (.png, .jpg)")
+
+
+def resolve_faces(refs, pipe, truncation: float = 1.0, allow_other_model: bool = False) -> list[Face]:
+    return [resolve_face(r, pipe, truncation, allow_other_model) for r in refs]
+
+
+def face_from_seed(pipe: FaceGenerator, seed: int, truncation: float = 1.0) -> Face:
+    if not 0 <= seed < 2**63:
+        raise FaceRefError(f"seed {seed} is out of range (0 to 2**63-1)")
+    z = pipe.model.sample_z([seed])
+    return Face(pipe.mapping(z, truncation)[0].clone(), f"seed {seed}", z[0], truncation, seed)
+
+
+def _check_model(source, recorded: dict | None, pipe: FaceGenerator, allow_other_model: bool) -> None:
+    sha = (recorded or {}).get("sha256")
+    if not sha or not pipe.model.sha256 or sha == pipe.model.sha256:
+        return
+    msg = (f"{source}: was made with model {recorded.get('name')!r} (sha256 {sha[:12]}), not the model in use "
+           f"({pipe.config.name!r}, sha256 {pipe.model.sha256[:12]}); its latent means a different face here")
+    if not allow_other_model:
+        raise FaceRefError(msg + " (pass --model with the original, or --any-model to use it anyway)")
+    warnings.warn(msg, stacklevel=3)
+
+
+def face_from_image(path: Path, pipe: FaceGenerator, allow_other_model: bool = False) -> Face:
+    from ..provenance import ProvenanceError, read_recipe
+
+    try:
+        recipe = read_recipe(path)
+    except ProvenanceError as e:
+        raise FaceRefError(str(e)) from None
+    _check_model(path, recipe.get("model"), pipe, allow_other_model)
+    kind = recipe.get("kind")
+    try:
+        if kind == "generate":
+            face = face_from_seed(pipe, int(recipe["seed"]), float(recipe["truncation"]))
+            face.label = f"{path.name} (seed {face.seed})"
+            return face
+        if kind == "latent" or (kind == "explore" and recipe.get("op") == "transform"):
+            w = decode_latent(recipe["latent"])
+            z = decode_latent(recipe["z"])[0] if recipe.get("z") else None
+            w = w[0] if w.shape[0] == 1 else w
+            _check_shape(path, w, pipe, "w")
+            return Face(w, path.name, z, float(recipe.get("truncation", 1.0)), recipe.get("seed"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise FaceRefError(f"{path}: its recipe has a missing or bad field ({e})") from None
+    if kind == "grid":
+        raise FaceRefError(f"{path}: is a contact sheet of seeds {recipe.get('seeds')}; name one of those seeds")
+    raise FaceRefError(f"{path}: is a {recipe.get('op') or kind} sheet of several faces, not one face")
+
+
+def _check_shape(source, w: torch.Tensor, pipe: FaceGenerator, space: str) -> None:
+    c = pipe.config
+    dim = c.latent_dim if space == "z" else c.truncation_dim
+    ok = [(dim,)] + ([(c.num_ws, dim)] if space == "w" and c.num_ws else [])
+    if tuple(w.shape) not in ok:
+        want = " or ".join(str(list(s)) for s in ok)
+        raise FaceRefError(f"{source}: latent has shape {list(w.shape)}; {space} for this model "
+                           f"({c.architecture}, {c.name!r}) is {want}")
+    if not torch.isfinite(w).all():
+        raise FaceRefError(f"{source}: latent holds NaN or infinite values")
+
+
+def load_latent(path: str | Path, pipe: FaceGenerator, space: str | None = None, truncation: float = 1.0,
+                allow_other_model: bool = False) -> Face:
+    """Read a latent written by `save_latent` (.npz), a StyleGAN-style .npz with 'w', or a bare .npy."""
+    path = Path(path)
+    if path.stat().st_size > MAX_LATENT_FILE_BYTES:
+        raise FaceRefError(f"{path}: is {path.stat().st_size} bytes, too big for one face's latent")
+    meta: dict = {}
+    z = None
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                if "meta" in loaded.files:
+                    meta = json.loads(str(loaded["meta"]))
+                key = space or ("w" if "w" in loaded.files else "z" if "z" in loaded.files else None)
+                if key not in loaded.files:
+                    raise FaceRefError(f"{path}: holds arrays {loaded.files}; a face needs 'w' or 'z'")
+                arr, space = loaded[key], key
+                if space == "w" and "z" in loaded.files:
+                    z = _as_tensor(path, loaded["z"], pipe, "z")
+        else:
+            arr = loaded
+            sidecar = path.with_name(path.name + ".json")
+            if sidecar.exists():
+                meta = json.loads(sidecar.read_text())
+    except FaceRefError:
+        raise
+    except (ValueError, OSError, json.JSONDecodeError, EOFError) as e:
+        # np.load says 'Object arrays cannot be loaded when allow_pickle=False' for pickles.
+        raise FaceRefError(f"{path}: not a readable latent file ({e})") from None
+    if not isinstance(meta, dict):
+        raise FaceRefError(f"{path}: its metadata is not a JSON object")
+    _check_model(path, meta.get("model"), pipe, allow_other_model)
+    space = space or meta.get("space") or _guess_space(path, arr, pipe)
+    if space not in ("z", "w"):
+        raise FaceRefError(f"{path}: unknown latent space {space!r} (z or w)")
+    t = _as_tensor(path, arr, pipe, space)
+    label = meta.get("label") or path.name
+    if space == "z":
+        trunc = float(meta.get("truncation", truncation))
+        return Face(pipe.mapping(t[None], trunc)[0].clone(), label, t, trunc, meta.get("seed"))
+    return Face(t, label, z, float(meta.get("truncation", 1.0)), meta.get("seed"))
+
+
+def _as_tensor(path, arr, pipe, space) -> torch.Tensor:
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+        raise FaceRefError(f"{path}: latent must be an array of floats, not {getattr(arr, 'dtype', type(arr))}")
+    if arr.ndim >= 2 and arr.shape[0] == 1:
+        arr = arr[0]  # a batch of one, as StyleGAN projectors save
+    t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    _check_shape(path, t, pipe, space)
+    return t
+
+
+def _guess_space(path, arr, pipe) -> str:
+    c = pipe.config
+    shape = arr.shape[1:] if arr.ndim >= 2 and arr.shape[0] == 1 else arr.shape
+    if c.architecture == "dcgan" or len(shape) == 2:
+        return "z" if c.architecture == "dcgan" else "w"
+    n = shape[0] if shape else -1
+    if n == c.latent_dim == c.w_dim:
+        raise FaceRefError(f"{path}: a {n}-vector could be z or w for this model; name it z:{path} or w:{path} "
+                           "(latents saved by facegen record which)")
+    return "w" if n == c.w_dim else "z"
+
+
+def save_latent(path: str | Path, face: Face, pipe: FaceGenerator, overwrite: bool = False) -> Path:
+    """Write a face's latent: .npz holds w (and z) plus metadata; .npy holds w with a .json beside it."""
+    path = Path(path)
+    meta = {"format": LATENT_FORMAT, "version": 1, "space": "w", "model": pipe.model_info(), **face.describe()}
+    w = face.w.detach().float().numpy()
+    if path.suffix == ".npz":
+        arrays = {"w": w, "meta": np.array(json.dumps(meta))}
+        if face.z is not None:
+            arrays["z"] = face.z.float().numpy()
+        with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    elif path.suffix == ".npy":
+        sidecar = path.with_name(path.name + ".json")
+        with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
+            np.save(f, w, allow_pickle=False)
+        with atomic_path(sidecar, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(meta, indent=1))
+    else:
+        raise ValueError(f"{path}: a latent file ends in .npz or .npy")
+    return path
+
+
+# Statistics of the model's W (Z for dcgan), for centring and scaling edits; cached per model.
+_STATS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def w_samples(pipe: FaceGenerator) -> torch.Tensor:
+    """SAMPLES latents of random faces in the space Face.w lives in (fixed seed, so repeatable)."""
+    model = pipe.model
+    if model not in _STATS:
+        g = torch.Generator().manual_seed(SAMPLE_SEED)
+        c = model.config
+        if c.latent_distribution == "uniform01":
+            z = torch.rand(SAMPLES, c.latent_dim, generator=g)
+        else:
+            z = torch.randn(SAMPLES, c.latent_dim, generator=g)
+        _STATS[model] = pipe.mapping(z, 1.0).clone()
+    return _STATS[model]
+
+
+def average_w(pipe: FaceGenerator) -> torch.Tensor:
+    """The average face's latent: the model's recorded w_avg, else the mean of sampled W."""
+    if pipe.config.w_avg is not None or pipe.config.architecture == "dcgan":
+        return pipe.model.w_avg.detach().clone().float()
+    return w_samples(pipe).mean(0)
+
+
+def typical_radius(pipe: FaceGenerator) -> float:
+    """The median distance of a random face from the average face, in W (Z for dcgan)."""
+    d = (w_samples(pipe) - average_w(pipe)).norm(dim=1)
+    r = float(d.median())
+    return r if math.isfinite(r) and r > 0 else 1.0

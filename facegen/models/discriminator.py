@@ -1,0 +1,116 @@
+"""Discriminators: only training needs them, but they are networks, so they live with the models.
+
+`DCGANDiscriminator` is the classic strided-conv + BatchNorm critic; `ResidualDiscriminator`
+is StyleGAN2's residual D sized for a CPU (equalised learning rate, minibatch
+standard deviation at 4x4). Both take images in [-1, 1] and return one logit per image.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import GeneratorConfig
+
+LRELU_GAIN = math.sqrt(2.0)
+
+
+def discriminator_widths(config: GeneratorConfig) -> list[int]:
+    """The generator's widths mirrored, so D and G grow and shrink together."""
+    return list(reversed(config.channels))
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(self, config: GeneratorConfig):
+        super().__init__()
+        widths = discriminator_widths(config)  # after each stride-2 conv: resolution/2 ... 4x4
+        layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        for cin, cout in zip(widths[:-1], widths[1:]):
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False)]
+        self.net = nn.Sequential(*layers)
+        for m in self.net:
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, 0.0, 0.02)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.normal_(m.weight, 1.0, 0.02)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1)[:, 0]
+
+
+class EqConv2d(nn.Module):
+    """Convolution with equalised learning rate (weights at unit scale, scaled at run time), as StyleGAN."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, bias: bool = True, activate: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
+        self.scale = 1.0 / math.sqrt(cin * kernel * kernel)
+        self.padding, self.activate = kernel // 2, activate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+        return F.leaky_relu(x, 0.2) * LRELU_GAIN if self.activate else x
+
+
+class EqLinear(nn.Module):
+    def __init__(self, cin: int, cout: int, activate: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.scale, self.activate = 1.0 / math.sqrt(cin), activate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.linear(x, self.weight * self.scale, self.bias)
+        return F.leaky_relu(x, 0.2) * LRELU_GAIN if self.activate else x
+
+
+class ResidualBlock(nn.Module):
+    """conv at full resolution, then pool and conv at half: the second conv costs a quarter."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv0 = EqConv2d(cin, cin, 3)
+        self.conv1 = EqConv2d(cin, cout, 3)
+        self.skip = EqConv2d(cin, cout, 1, bias=False, activate=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.skip(F.avg_pool2d(x, 2))
+        x = self.conv1(F.avg_pool2d(self.conv0(x), 2))
+        return (x + y) * (1 / math.sqrt(2))
+
+
+class ResidualDiscriminator(nn.Module):
+    def __init__(self, config: GeneratorConfig, mbstd_group: int = 4):
+        super().__init__()
+        widths = discriminator_widths(config)  # resolution ... 4x4
+        self.from_rgb = EqConv2d(3, widths[0], 1)
+        self.blocks = nn.Sequential(*(ResidualBlock(a, b) for a, b in zip(widths[:-1], widths[1:])))
+        self.mbstd_group = mbstd_group
+        c = widths[-1]
+        self.conv = EqConv2d(c + 1, c, 3)
+        self.fc = EqLinear(c * 16, c)
+        self.out = EqLinear(c, 1, activate=False)
+
+    def minibatch_std(self, x: torch.Tensor) -> torch.Tensor:
+        """Append the spread of features across a small group, so D can see a collapsed batch."""
+        n, c, h, w = x.shape
+        g = math.gcd(min(self.mbstd_group, n), n)
+        y = x.float().reshape(g, n // g, c, h, w)
+        y = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # [n // g]
+        y = y.reshape(1, n // g, 1, 1, 1).expand(g, -1, 1, h, w).reshape(n, 1, h, w)
+        return torch.cat([x, y.to(x.dtype)], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.from_rgb(x))
+        x = self.conv(self.minibatch_std(x))
+        return self.out(self.fc(x.flatten(1)))[:, 0]
+
+
+def build_discriminator(config: GeneratorConfig) -> nn.Module:
+    config.validate()
+    return DCGANDiscriminator(config) if config.architecture == "dcgan" else ResidualDiscriminator(config)

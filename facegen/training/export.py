@@ -1,0 +1,51 @@
+"""Turn a run's EMA generator into a facegen model file."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+from ..models import build_generator
+from ..models.config import GeneratorConfig
+from .checkpoint import latest_checkpoint
+from .data import TrainingError
+
+W_AVG_SAMPLES = 10_000
+
+
+@torch.no_grad()
+def average_w(g) -> list[float]:
+    """The centre truncation pulls toward: the mean of W over many z for style; E[z] for dcgan."""
+    cfg = g.config
+    if cfg.architecture != "style":
+        return [0.5 if cfg.latent_distribution == "uniform01" else 0.0] * cfg.latent_dim
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(W_AVG_SAMPLES, cfg.latent_dim, generator=gen)
+    return g.mapping_network(z.to(next(g.parameters()).device)).float().mean(0).cpu().tolist()
+
+
+def export_generator(g_ema, config: GeneratorConfig, path: Path, overwrite: bool = True) -> Path:
+    """Save a copy of `g_ema` in fp32 with `config` (w_avg filled in) as a model file."""
+    config = copy.deepcopy(config)
+    config.w_avg = average_w(g_ema)
+    model = build_generator(config)
+    model.load_state_dict({k: v.detach().float().cpu() for k, v in g_ema.state_dict().items()})
+    model.to(memory_format=torch.contiguous_format)
+    return model.save_pretrained(path, overwrite=overwrite)
+
+
+def export_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """`facegen export-model`: the newest checkpoint's EMA generator -> RUN_DIR/model.safetensors."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise TrainingError(f"{run_dir}: no such training run folder")
+    found = latest_checkpoint(run_dir)
+    if found is None:
+        raise TrainingError(f"{run_dir}: no checkpoints in {run_dir / 'checkpoints'} (has training started?)")
+    path, tensors, meta = found
+    config = GeneratorConfig.from_dict(meta["config"])
+    g = build_generator(config)
+    g.load_state_dict({k[len("G_ema."):]: v for k, v in tensors.items() if k.startswith("G_ema.")})
+    config.images_seen = int(meta["images_seen"])
+    return export_generator(g, config, Path(out) if out else run_dir / "model.safetensors")

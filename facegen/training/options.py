@@ -1,0 +1,109 @@
+"""What a training run is asked to do, with defaults from the literature and range checks."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..models.config import MAX_CHANNELS, MAX_LATENT, MAX_MAPPING_LAYERS, GeneratorConfig, default_channels
+from .data import TrainingError
+
+# Changing any of these changes what the run computes, so a resume refuses a mismatch.
+IDENTITY = ("arch", "resolution", "batch", "lr", "channels", "latent_dim", "w_dim", "mapping_layers",
+            "r1_gamma", "r1_every", "ema_kimg", "augment_p", "mirror", "style_mixing", "seed")
+
+
+@dataclass
+class TrainOptions:
+    dataset: str
+    out: str
+    arch: str = "style"
+    resolution: int | None = None  # default: the dataset's
+    kimg: float = 1000.0  # train until this many thousand real images have been shown to D
+    batch: int = 32  # across all processes
+    lr: float | None = None  # style 0.0025 (StyleGAN2-ADA); dcgan 0.0002 (Radford et al.)
+    channels: list[int] | None = None
+    latent_dim: int | None = None  # style 256, dcgan 100
+    w_dim: int = 256
+    mapping_layers: int = 4
+    r1_gamma: float | None = None  # style: 0.0002 * resolution**2 / batch (StyleGAN2-ADA's heuristic)
+    r1_every: int = 16  # lazy regularisation interval
+    ema_kimg: float | None = None  # half-life of the generator EMA; default batch * 10 / 32
+    ema_rampup: float = 0.05
+    augment_p: float = 1.0  # DiffAugment probability per transform; 0 turns it off
+    mirror: bool = True
+    style_mixing: float = 0.9
+    seed: int = 0
+    snapshot_kimg: float = 10.0
+    sample_kimg: float = 5.0
+    log_steps: int = 20
+    keep: int = 3
+    grid: int = 16
+    precision: str = "auto"
+    device: str = "auto"
+    resume: bool = False
+    name: str | None = None
+    description: str = ""
+    license: str = "unknown"
+    progress: bool = True
+    tensorboard: bool = True
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def resolve(self, dataset_size: int) -> "TrainOptions":
+        """Fill the arch-dependent defaults; check every value is in range."""
+        o = dataclasses.replace(self)
+        if o.arch not in ("style", "dcgan"):
+            raise TrainingError(f"--arch must be style or dcgan, not {o.arch!r}")
+        o.resolution = o.resolution or dataset_size
+        if o.resolution not in (32, 64, 128, 256):
+            raise TrainingError(f"--resolution {o.resolution} is not one of 32, 64, 128, 256")
+        if o.lr is None:
+            o.lr = 0.0025 if o.arch == "style" else 0.0002
+        if o.channels is None:
+            o.channels = default_channels(o.arch, o.resolution, base=64, cap=256 if o.arch == "style" else 512)
+        if o.latent_dim is None:
+            o.latent_dim = 256 if o.arch == "style" else 100
+        if o.r1_gamma is None:
+            o.r1_gamma = 0.0002 * o.resolution**2 / o.batch if o.arch == "style" else 0.0
+        if o.ema_kimg is None:
+            o.ema_kimg = o.batch * 10 / 32
+        checks = [
+            (1 <= o.batch <= 4096, f"--batch must be in 1..4096, got {o.batch}"),
+            (0 < o.kimg <= 1e6, f"--kimg must be in (0, 1000000], got {o.kimg}"),
+            (0 < o.lr < 1, f"--lr must be in (0, 1), got {o.lr}"),
+            (1 <= o.latent_dim <= MAX_LATENT, f"--latent-dim must be in 1..{MAX_LATENT}, got {o.latent_dim}"),
+            (1 <= o.w_dim <= MAX_CHANNELS, f"--w-dim must be in 1..{MAX_CHANNELS}, got {o.w_dim}"),
+            (1 <= o.mapping_layers <= MAX_MAPPING_LAYERS,
+             f"--mapping-layers must be in 1..{MAX_MAPPING_LAYERS}, got {o.mapping_layers}"),
+            (0 <= o.r1_gamma <= 1000, f"--r1-gamma must be in 0..1000, got {o.r1_gamma}"),
+            (1 <= o.r1_every <= 1000, f"--r1-every must be in 1..1000, got {o.r1_every}"),
+            (0 <= o.ema_kimg <= 1e4, f"--ema-kimg must be in 0..10000, got {o.ema_kimg}"),
+            (0 <= o.augment_p <= 1, f"--augment-p must be in 0..1, got {o.augment_p}"),
+            (0 <= o.style_mixing <= 1, f"--style-mixing must be in 0..1, got {o.style_mixing}"),
+            (0 <= o.seed < 2**63, f"--seed must be in 0..2**63-1, got {o.seed}"),
+            (o.snapshot_kimg > 0 and o.sample_kimg > 0, "--snapshot-kimg and --sample-kimg must be positive"),
+            (1 <= o.keep <= 1000, f"--keep must be in 1..1000, got {o.keep}"),
+            (1 <= o.log_steps, f"log_steps must be positive, got {o.log_steps}"),
+            (1 <= o.grid <= 256, f"--grid must be in 1..256, got {o.grid}"),
+            (o.precision in ("auto", "fp32", "bf16"), f"--precision must be auto, fp32 or bf16, not {o.precision!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise TrainingError(message)
+        try:
+            self.generator_config(o).validate()
+        except ValueError as e:
+            raise TrainingError(f"bad model options: {e}") from None
+        return o
+
+    @staticmethod
+    def generator_config(o: "TrainOptions") -> GeneratorConfig:
+        return GeneratorConfig(architecture=o.arch, resolution=o.resolution, latent_dim=o.latent_dim,
+                               channels=list(o.channels), w_dim=o.w_dim, mapping_layers=o.mapping_layers)
+
+
+def identity_mismatch(saved: dict, current: "TrainOptions") -> list[str]:
+    """The options that differ between a checkpoint and this run, as 'name: old -> new'."""
+    now = current.to_dict()
+    return [f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in IDENTITY if saved.get(k) != now[k]]

@@ -60,6 +60,8 @@ class FaceGenerator:
         if backend == "onnx" and precision != "fp32":
             raise ValueError("the onnx backend runs in fp32 only")
         self.model = model.eval().requires_grad_(False).to(memory_format=torch.channels_last)
+        if hasattr(self.model, "fold_batchnorm"):
+            self.model.fold_batchnorm()
         self.precision = precision
         self.source = name or model.source or model.config.name
         self.backend = backend

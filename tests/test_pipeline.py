@@ -85,3 +85,25 @@ def test_uniform_latents_for_classic_models(tiny_model_file):
     pipe = FaceGenerator.from_pretrained(tiny_model_file("dcgan", latent_distribution="uniform01"))
     z = pipe(n=8, seed=0, return_latents=True).latents
     assert z.min() >= 0 and z.max() < 1
+
+
+def test_folding_batchnorm_keeps_the_output_and_the_saved_weights(tmp_path):
+    from facegen.models import build_generator
+    from conftest import tiny_config
+
+    torch.manual_seed(0)
+    g = build_generator(tiny_config("dcgan"))
+    with torch.no_grad():
+        for _ in range(3):
+            g(torch.randn(16, 100))  # training-mode passes give BatchNorm real running stats
+    g.eval()
+    z = torch.randn(4, 100)
+    with torch.no_grad():
+        before = g.synthesis(z)
+        keys = list(g.state_dict())
+        g.fold_batchnorm()
+        after = g.synthesis(z)
+    assert (before - after).abs().max() < 1e-5
+    assert list(g.state_dict()) == keys
+    g.train()
+    assert g.synthesis(z).shape == before.shape  # training uses the real layers again

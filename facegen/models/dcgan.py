@@ -42,5 +42,31 @@ class DCGANGenerator(Generator):
         return z
 
     def synthesis(self, w: torch.Tensor, noise_mode: str = "const", generator=None) -> torch.Tensor:
-        return self.net(w[:, :, None, None])
+        folded = self.__dict__.get("_folded")
+        net = folded if folded is not None and not self.training else self.net
+        return net(w[:, :, None, None])
+
+    def fold_batchnorm(self) -> None:
+        """Fold eval-mode BatchNorm into the preceding transposed convs for inference.
+
+        Saves a pass over every activation. The folded copy is kept outside the module's
+        state, so saving still writes the original layers; call again after changing weights.
+        """
+        layers, i = [], 0
+        mods = list(self.net)
+        while i < len(mods):
+            m = mods[i]
+            if isinstance(m, nn.ConvTranspose2d) and i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d):
+                bn = mods[i + 1]
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                conv = nn.ConvTranspose2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, bias=True)
+                conv.weight.data = (m.weight * scale[None, :, None, None]).detach().clone()
+                conv.bias.data = (bn.bias - bn.running_mean * scale).detach().clone()
+                layers.append(conv)
+                i += 2
+            else:
+                layers.append(m)
+                i += 1
+        folded = nn.Sequential(*layers).eval().requires_grad_(False)
+        self.__dict__["_folded"] = folded.to(memory_format=torch.channels_last)
 

@@ -1,0 +1,41 @@
+"""Shared bits for the benchmarks: timing, machine description, writing results."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def time_per_call(fn, min_seconds: float = 1.0, min_calls: int = 5, warmup: int = 2) -> float:
+    """Median seconds per call over repeated runs of at least `min_seconds` in all."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    start = time.perf_counter()
+    while len(samples) < min_calls or time.perf_counter() - start < min_seconds:
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples)
+
+
+def machine() -> dict:
+    import torch
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "load_average_at_start": os.getloadavg()}
+
+
+def write_results(name: str, results: dict, markdown: str) -> Path:
+    from facegen.atomic import write_bytes
+
+    RESULTS.mkdir(exist_ok=True)
+    write_bytes(RESULTS / f"{name}.json", json.dumps(results, indent=2).encode())
+    write_bytes(RESULTS / f"{name}.md", markdown.encode())
+    return RESULTS / f"{name}.json"

@@ -1,0 +1,79 @@
+"""Generation speed: faces/s at batch 1 and 64, fp32 vs bf16, and the CLI's cold start.
+
+    python bench/generate.py            # writes bench/results/generate.{json,md}
+
+References in the same run: the classic DCGAN-64 (ngf=64) at random weights,
+and the bare `python -c "import torch"` start-up that bounds the cold start.
+"""
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import machine, time_per_call, write_results  # noqa: E402
+
+
+def generation_speed(pipe, precision: str) -> dict:
+    import torch
+    pipe.precision = precision
+    z = pipe.model.sample_z(list(range(64)))
+    w = pipe.mapping(z)
+    one = time_per_call(lambda: pipe.synthesize(w[:1]))
+    batch = time_per_call(lambda: pipe.synthesize(w, batch_size=64))
+    torch.set_num_threads(torch.get_num_threads())
+    return {"ms_per_face_batch1": one * 1000, "faces_per_s_batch1": 1 / one,
+            "faces_per_s_batch64": 64 / batch, "ms_per_face_batch64": batch / 64 * 1000}
+
+
+def cold_start(runs: int = 5) -> dict:
+    exe = shutil.which("facegen") or str(Path(sys.executable).parent / "facegen")
+    out = tempfile.mkdtemp()
+    def timed(cmd):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        return time.perf_counter() - t
+    gen = [timed([exe, "generate", "-n", "1", "--seed", "1", "--out", out, "--overwrite"]) for _ in range(runs)]
+    imp = [timed([sys.executable, "-c", "import torch"]) for _ in range(runs)]
+    return {"facegen_generate_n1_s": statistics.median(gen), "import_torch_s": statistics.median(imp),
+            "runs": runs, "all_generate_s": gen}
+
+
+def main() -> None:
+    from facegen import FaceGenerator, GeneratorConfig, build_generator
+
+    reference = build_generator(GeneratorConfig(architecture="dcgan", resolution=64, latent_dim=100,
+                                                channels=[512, 256, 128, 64], name="dcgan64-ngf64-reference"))
+    models = {"default (style)": FaceGenerator.from_pretrained("default"),
+              "classic (dcgan)": FaceGenerator.from_pretrained("classic"),
+              "dcgan64 ngf64 (reference shape)": FaceGenerator(reference)}
+    results = {"machine": machine(), "models": {}}
+    for name, pipe in models.items():
+        c = pipe.config
+        entry = {"architecture": c.architecture, "resolution": c.resolution, "channels": c.channels}
+        for precision in ("fp32", "bf16"):
+            entry[precision] = generation_speed(pipe, precision)
+            print(name, precision, {k: round(v, 2) for k, v in entry[precision].items()}, flush=True)
+        results["models"][name] = entry
+    results["cold_start"] = cold_start()
+    print("cold start", results["cold_start"], flush=True)
+    lines = ["# Generation speed", "", f"Machine: {results['machine']}", "",
+             "| model | precision | faces/s batch 64 | ms/face batch 1 |", "|---|---|---|---|"]
+    for name, entry in results["models"].items():
+        for precision in ("fp32", "bf16"):
+            e = entry[precision]
+            lines.append(f"| {name} | {precision} | {e['faces_per_s_batch64']:.0f} | {e['ms_per_face_batch1']:.2f} |")
+    cs = results["cold_start"]
+    lines += ["", f"Cold start of `facegen generate -n 1`: {cs['facegen_generate_n1_s']:.2f} s "
+              f"(bare `import torch`: {cs['import_torch_s']:.2f} s; ratio {cs['facegen_generate_n1_s'] / cs['import_torch_s']:.2f})"]
+    path = write_results("generate", results, "\n".join(lines) + "\n")
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()

@@ -124,7 +124,7 @@ def prepare(src: str | Path, out: str | Path, options: Options, overwrite: bool 
         raise ValueError(f"{src}: no image files (JPEG, PNG, WebP, BMP, TIFF) found")
 
     started = time.perf_counter()
-    skipped, items, kept_hashes, eyes_estimated = [], [], [], 0
+    skipped, items, eyes_estimated = [], [], 0
     digests: dict[str, str] = {}
     near = NearDuplicates(near_threshold)
     rng = random.Random(seed)
@@ -139,7 +139,6 @@ def prepare(src: str | Path, out: str | Path, options: Options, overwrite: bool 
                 skipped.append({"file": r.rel, "reason": r.reason, "detail": r.detail})
                 continue
             digests[r.digest] = r.rel
-            kept_here = 0
             for crop, h, face in zip(r.crops, r.hashes, r.faces):
                 hit = near.match(h)
                 if hit is not None:
@@ -150,7 +149,6 @@ def prepare(src: str | Path, out: str | Path, options: Options, overwrite: bool 
                 writer.add(crop)
                 items.append({"source": r.rel, **face})
                 eyes_estimated += face.get("eyes_found") is False
-                kept_here += 1
                 if len(preview) < PREVIEW_COUNT:
                     preview.append(crop)
                 else:
@@ -170,7 +168,7 @@ def _results(files, src, options, workers, progress):
 
     bar = tqdm(total=len(files), unit="file", disable=not progress, dynamic_ncols=True, smoothing=0.05)
     try:
-        if workers <= 1:
+        if workers <= 1 or len(files) < 4:  # starting workers (~1 s) costs more than a few files
             _setup(options, src)
             for path in files:
                 yield process_file(path)

@@ -275,3 +275,24 @@ def test_cli_prepare(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert main(["prepare", str(src), str(out), "--size", "32", "--aligned", "--overwrite", "--workers", "1"]) == 0
     assert len(load_dataset(out)) == 1
+
+
+def test_aligned_crop_fraction_frames_tighter(tmp_path):
+    """--crop keeps the centred share of the shorter side: a centred square marker grows to fill it."""
+    import numpy as np
+    from PIL import Image
+
+    from facegen.data.dataset import load_dataset
+    from facegen.data.prepare import Options, prepare
+
+    src = tmp_path / "src"
+    src.mkdir()
+    img = np.zeros((200, 160, 3), np.uint8)
+    img[40:160, 20:140] = 255  # a white square covering the central 120 of the 160 columns
+    Image.fromarray(img).save(src / "a.png")
+    full = prepare(src, tmp_path / "full", Options(size=32, aligned=True), progress=False)
+    tight = prepare(src, tmp_path / "tight", Options(size=32, aligned=True, crop=0.75), progress=False)
+    assert full["images"] == tight["images"] == 1
+    white_full = (load_dataset(tmp_path / "full").images[0] > 128).mean()
+    white_tight = (load_dataset(tmp_path / "tight").images[0] > 128).mean()
+    assert white_tight > 0.97 and white_full < 0.6

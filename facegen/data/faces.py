@@ -159,13 +159,16 @@ def align(rgb: np.ndarray, left_eye, right_eye, size: int) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def centre_crop(rgb: np.ndarray, size: int) -> np.ndarray:
-    """The largest centred square, resized to size x size (for photos that are already aligned)."""
+def centre_crop(rgb: np.ndarray, size: int, fraction: float = 1.0) -> np.ndarray:
+    """The centred square of `fraction` times the shorter side, resized to size x size.
+
+    For photos that are already aligned; a fraction below 1 frames the face tighter.
+    """
     import cv2
 
     cv2.setNumThreads(1)
     h, w = rgb.shape[:2]
-    side = min(h, w)
+    side = max(1, round(min(h, w) * fraction))
     y, x = (h - side) // 2, (w - side) // 2
     square = rgb[y:y + side, x:x + side]
     if side == size:

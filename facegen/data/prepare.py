@@ -7,6 +7,7 @@ result does not depend on the number of workers.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import signal
@@ -29,6 +30,7 @@ class Options:
     aligned: bool = False
     min_face: int | None = None          # None: half the output size
     max_pixels: int = DEFAULT_MAX_PIXELS
+    crop: float = 1.0                    # with aligned: share of the shorter side kept, centred
 
     @property
     def min_side(self) -> int:
@@ -85,8 +87,8 @@ def process_file(path: Path) -> FileResult:
     try:
         result.digest = file_digest(path)
         if o.aligned:
-            rgb = read_image(path, o.max_pixels, min_side=o.min_side, draft_side=o.size)
-            result.crops.append(centre_crop(rgb, o.size))
+            rgb = read_image(path, o.max_pixels, min_side=o.min_side, draft_side=math.ceil(o.size / o.crop))
+            result.crops.append(centre_crop(rgb, o.size, o.crop))
             result.faces.append({})
         else:
             rgb = read_image(path, o.max_pixels, min_side=o.min_side)
@@ -194,6 +196,7 @@ def _report(src, out, options, files, others, items, skipped, eyes_estimated, se
     sources = {it["source"] for it in items}
     report = {
         "source": str(src), "output": str(out), "size": options.size, "aligned": options.aligned,
+        "crop": options.crop,
         "min_face": options.min_side, "max_pixels": options.max_pixels,
         "files": len(files), "files_with_faces": len(sources), "images": len(items),
         "skipped": dict(sorted(reasons.items())), "skipped_files": skipped,

@@ -53,8 +53,9 @@ class FaceGenerator:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         if precision == "auto":
-            # bf16 is only worth it where the CPU has native bf16 dot products; ONNX runs fp32.
-            precision = "bf16" if bf16_available() and backend == "torch" else "fp32"
+            # Measured here (bench/generate.py): bf16 autocast is no faster than fp32 for these
+            # small networks after warm-up, and it makes pixels depend more on the batch.
+            precision = "fp32"
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of auto, {', '.join(PRECISIONS)}")
         if backend == "onnx" and precision != "fp32":
@@ -96,12 +97,23 @@ class FaceGenerator:
         """Faces for `seeds`, or for `n` consecutive seeds from `seed` (random when None)."""
         seeds = self._seeds(n, seed, seeds)
         check_truncation(truncation)
-        z = self.model.sample_z(seeds)
-        w = self.mapping(z, truncation)
-        images = self.synthesize(w, noise_mode=noise_mode, size=size, batch_size=batch_size)
+        if not isinstance(batch_size, int) or not 1 <= batch_size <= 1024:
+            raise ValueError(f"batch_size must be between 1 and 1024, got {batch_size!r}")
         base = self._recipe_base(noise_mode, size)
-        recipes = [dict(base, kind="generate", seed=s, truncation=truncation, latent_space="z") for s in seeds]
-        return FaceGeneratorOutput(images, recipes, seeds, z if return_latents else None, w if return_latents else None)
+        images, recipes, zs, ws = [], [], [], []
+        # Convolution kernels round differently for different batch sizes, so each recipe
+        # names the seeds computed together with it; `reproduce` repeats that exact batch.
+        for start in range(0, len(seeds), batch_size):
+            chunk = seeds[start:start + batch_size]
+            z = self.model.sample_z(chunk)
+            w = self.mapping(z, truncation)
+            images += self.synthesize(w, noise_mode=noise_mode, size=size, batch_size=batch_size)
+            recipes += [dict(base, kind="generate", seed=s, truncation=truncation, latent_space="z",
+                             batch_seeds=chunk if len(chunk) > 1 else None) for s in chunk]
+            zs.append(z)
+            ws.append(w)
+        z, w = (torch.cat(zs), torch.cat(ws)) if return_latents else (None, None)
+        return FaceGeneratorOutput(images, recipes, seeds, z, w)
 
     @torch.inference_mode()
     def mapping(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:

@@ -129,7 +129,7 @@ def test_console_script_runs_bundled_model(tmp_path):
     import subprocess
     import sys
     r = subprocess.run([sys.executable, "-m", "facegen", "generate", "-n", "2", "--seed", "1", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "seed000001.png").exists() and (tmp_path / "seed000002.png").exists()
 
@@ -138,3 +138,15 @@ def test_generate_refuses_a_folder_it_cannot_create(tmp_path, tiny_model_file, c
     (tmp_path / "file").write_text("x")
     assert main(["generate", "--out", str(tmp_path / "file" / "sub"), "--model", str(tiny_model_file())]) == 2
     assert "cannot create the output folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_reproduce_repeats_the_batch_a_face_was_made_in(tmp_path, tiny_model_file, capsys, precision):
+    """Kernels round differently per batch size; the recipe names the batch so reproduce is exact."""
+    out = tmp_path / "f"
+    assert main(["generate", "-n", "12", "--seed", "100", "--out", str(out), "--precision", precision,
+                 "--model", str(tiny_model_file("style"))]) == 0
+    recipe = read_recipe(out / "seed000107.png")
+    assert recipe["batch_seeds"] == list(range(100, 112)) and recipe["precision"] == precision
+    assert main(["reproduce", str(out / "seed000107.png")]) == 0
+    assert "identical" in capsys.readouterr().out

@@ -16,6 +16,20 @@ COMMANDS = {
     "info": ("inspect", "print the metadata of an image or the config of a model"),
     "prepare": ("prepare", "turn a folder of photos into a dataset of aligned face crops"),
     "reproduce": ("inspect", "re-make an image from its metadata and check it is identical"),
+    "latent": ("transform", "save a face's latent (from a seed, latent file or image) to .npz/.npy"),
+    "morph": ("morph", "a smooth video (GIF/MP4) through two or more faces"),
+    "breed": ("breed", "children of faces, choosing which layers come from which parent"),
+    "mix": ("breed", "a style-mixing grid: row faces with layers from column faces"),
+    "directions": ("directions", "find edit directions (SeFa, GANSpace) for a model and save them beside it"),
+    "name-direction": ("directions", "give an edit direction a name (smile, age, pose)"),
+    "edit": ("directions", "a strip of edits of a face along a direction"),
+    "transform": ("transform", "make a face unreal: exaggerate, truncation above 1, style jitter, noise"),
+    "export": ("interop", "write a model as ONNX or as a Keras .h5 for the classic script"),
+    "import": ("interop", "convert another GAN's generator checkpoint into a facegen model file"),
+    "train": ("train", "train a GAN on a prepared dataset (resumable; multi-process with torchrun)"),
+    "export-model": ("train", "write a training run's EMA generator as a model file"),
+    "metrics": ("metrics", "measure a model: FID, KID, precision/recall, face share, memorisation"),
+    "serve": ("serve", "the web studio and HTTP API (binds 127.0.0.1; other addresses need --token)"),
 }
 
 

@@ -61,7 +61,8 @@ def run_reproduce(args) -> int:
     source = args.model or model_meta.get("source")
     if not source or not (source in ("default", "classic") or Path(source).exists()):
         raise CLIError(f"{args.image}: made with model {model_meta.get('name')!r}; pass --model FILE to re-make it")
-    pipe = FaceGenerator.from_pretrained(source, precision=recipe.get("precision", "auto"))
+    pipe = FaceGenerator.from_pretrained(source, precision=recipe.get("precision", "auto"),
+                                         backend=recipe.get("backend", "torch"))
     if model_meta.get("sha256") and pipe.model.sha256 != model_meta["sha256"]:
         raise CLIError(f"{source}: is not the model that made {args.image} "
                        f"(sha256 {pipe.model.sha256[:12]}, the image names {model_meta['sha256'][:12]})")

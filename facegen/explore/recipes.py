@@ -111,6 +111,8 @@ def render_explore(recipe: dict, pipe: FaceGenerator) -> Image.Image:
         from .transform import scaled_noise
         from ..pipeline import decode_latent
 
+        if getattr(pipe, "_onnx", None) is not None:
+            raise ValueError("a noise-scaled transform is re-made with the torch backend only")
         with scaled_noise(pipe.model, recipe.get("noise_scales")):
             return synthesize_all(pipe, decode_latent(recipe["latent"]), size)[0]
     raise ValueError(f"unknown explore operation {op!r}")

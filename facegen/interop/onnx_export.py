@@ -57,10 +57,10 @@ class _Synthesis(nn.Module):
 def _to_onnx_bytes(module: nn.Module, args: tuple, input_names: list[str], dynamic: dict) -> bytes:
     buf = io.BytesIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        # The TorchScript exporter is deprecated but still in the pinned torch; it runs in a
-        # fraction of a second and needs no onnxscript, where the torch.export one takes
-        # many seconds. Tracing warns about the Python branches in mapping(), which are
-        # constant for a traced truncation tensor.
+        # The TorchScript exporter is deprecated but still in the pinned torch; it runs in
+        # under a second for a DCGAN and needs no onnxscript, which the torch.export-based
+        # one does. Its tracer warnings are about Python-side shape arithmetic; verify()
+        # runs the graph at another batch size than the one traced.
         warnings.simplefilter("ignore")
         torch.onnx.export(module.eval(), args, buf, dynamo=False, opset_version=OPSET,
                           input_names=input_names, output_names=["image"],
@@ -80,12 +80,35 @@ def _with_metadata(data: bytes, config) -> bytes:
     return proto.SerializeToString()
 
 
+def _fold_constants(data: bytes) -> bytes:
+    """Fold what the exporter left unfolded (the style model's weight norms), with only
+    standard ONNX rewrites: the style model's file shrinks from 23 to 15 MB."""
+    import os
+    import tempfile
+
+    ort, onnx = need("onnxruntime", "onnx"), need("onnx", "onnx")
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = os.path.join(tmp, "folded.onnx")
+        options.log_severity_level = 3
+        ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        proto = onnx.load(options.optimized_model_filepath)
+    # ONNX Runtime declares its own operator domains; keep only those the graph uses.
+    used = {node.domain for node in proto.graph.node}
+    keep = [o for o in proto.opset_import if o.domain in used or o.domain in ("", "ai.onnx")]
+    del proto.opset_import[:]
+    proto.opset_import.extend(keep)
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
 def export_bytes(model) -> bytes:
     """The ONNX file for `model` (z, truncation -> image), as bytes."""
     model = model.eval().float()
     z = torch.zeros(2, model.config.latent_dim)
     data = _to_onnx_bytes(_Exportable(model), (z, torch.tensor(1.0)), ["z", "truncation"], {"z": {0: "batch"}})
-    return _with_metadata(data, model.config)
+    return _with_metadata(_fold_constants(data), model.config)
 
 
 def synthesis_bytes(model) -> bytes:

@@ -33,6 +33,9 @@ class GeneratorConfig:
     # How a seed becomes a latent: a standard normal, or uniform in [0, 1) as the
     # classic Keras script feeds `np.random.rand(1, 100)`.
     latent_distribution: str = "normal"
+    # dcgan with uniform01: centre and scale z to unit variance before the first layer (facegen's
+    # own models; without it training collapses). Imported models that take raw noise set False.
+    standardize_latent: bool = True
     w_dim: int = 256
     mapping_layers: int = 4
     w_avg: list[float] | None = None
@@ -96,6 +99,7 @@ class GeneratorConfig:
         expected = num_widths(self.architecture, self.resolution)
         need(len(self.channels) == expected,
              f"channels has {len(self.channels)} widths; {self.architecture} at {self.resolution}x{self.resolution} needs {expected}")
+        need(isinstance(self.standardize_latent, bool), "standardize_latent must be true or false")
         need(is_int(self.images_seen) and self.images_seen >= 0, "images_seen must be a non-negative integer")
         for key in ("name", "description", "training_data", "license"):
             need(isinstance(getattr(self, key), str) and len(getattr(self, key)) <= 10_000, f"{key} must be a string")

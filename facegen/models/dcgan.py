@@ -4,6 +4,8 @@ Shaped like the generator of the classic Keras face script, so it exports to .h5
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -41,7 +43,21 @@ class DCGANGenerator(Generator):
             z = self.w_avg + truncation * (z - self.w_avg)
         return z
 
+    def latent_affine(self) -> tuple[float, float]:
+        """(scale, shift): the network's first layer sees scale * z + shift.
+
+        Uniform [0, 1) latents share a large common mean; left as they are, the first layer
+        answers mostly with a pattern common to every sample and training collapses to one
+        face (seen here at 20 kimg). Centred and scaled to unit variance they train like normal ones.
+        """
+        if self.config.latent_distribution == "uniform01" and self.config.standardize_latent:
+            return math.sqrt(12.0), -0.5 * math.sqrt(12.0)
+        return 1.0, 0.0
+
     def synthesis(self, w: torch.Tensor, noise_mode: str = "const", generator=None) -> torch.Tensor:
+        scale, shift = self.latent_affine()
+        if scale != 1.0 or shift != 0.0:
+            w = w * scale + shift
         folded = self.__dict__.get("_folded")
         net = folded if folded is not None and not self.training else self.net
         return net(w[:, :, None, None])

@@ -43,18 +43,26 @@ class DCGANDiscriminator(nn.Module):
 
 
 class EqConv2d(nn.Module):
-    """Convolution with equalised learning rate (weights at unit scale, scaled at run time), as StyleGAN."""
+    """Convolution with equalised learning rate (weights at unit scale, scaled at run time), as StyleGAN.
 
-    def __init__(self, cin: int, cout: int, kernel: int, bias: bool = True, activate: bool = True):
+    An output gain (the leaky ReLU's sqrt 2, a residual sum's 1/sqrt 2) is folded into the
+    weight and bias, since lrelu(g * a) == g * lrelu(a) for g > 0: scaling a few thousand
+    weights instead of every activation, forward and backward, is a tenth of a small D's time.
+    """
+
+    def __init__(self, cin: int, cout: int, kernel: int, bias: bool = True, activate: bool = True,
+                 gain: float = 1.0):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
-        self.scale = 1.0 / math.sqrt(cin * kernel * kernel)
+        self.gain = gain * (LRELU_GAIN if activate else 1.0)
+        self.scale = self.gain / math.sqrt(cin * kernel * kernel)
         self.padding, self.activate = kernel // 2, activate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
-        return F.leaky_relu(x, 0.2) * LRELU_GAIN if self.activate else x
+        bias = self.bias * self.gain if self.bias is not None else None
+        x = F.conv2d(x, self.weight * self.scale, bias, padding=self.padding)
+        return F.leaky_relu(x, 0.2) if self.activate else x
 
 
 class EqLinear(nn.Module):
@@ -75,13 +83,13 @@ class ResidualBlock(nn.Module):
     def __init__(self, cin: int, cout: int):
         super().__init__()
         self.conv0 = EqConv2d(cin, cin, 3)
-        self.conv1 = EqConv2d(cin, cout, 3)
-        self.skip = EqConv2d(cin, cout, 1, bias=False, activate=False)
+        # Both branches carry the 1/sqrt 2 that keeps the sum at unit variance.
+        self.conv1 = EqConv2d(cin, cout, 3, gain=1 / math.sqrt(2))
+        self.skip = EqConv2d(cin, cout, 1, bias=False, activate=False, gain=1 / math.sqrt(2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.skip(F.avg_pool2d(x, 2))
-        x = self.conv1(F.avg_pool2d(self.conv0(x), 2))
-        return (x + y) * (1 / math.sqrt(2))
+        return self.conv1(F.avg_pool2d(self.conv0(x), 2)) + y
 
 
 class ResidualDiscriminator(nn.Module):

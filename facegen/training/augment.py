@@ -27,30 +27,34 @@ def _apply(x: torch.Tensor, y: torch.Tensor, p: float, g: torch.Generator) -> to
 
 
 def color(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
+    """DiffAugment's brightness, then saturation, then contrast, folded into one affine map.
+
+    With b, s, c the three random factors, mc the per-pixel channel mean and m the
+    image mean, the three steps in a row give x*(s*c) + mc*(c - s*c) + (m*(1 - c) + b):
+    two reductions and two fused ops instead of nine passes over the batch.
+    """
     n = x.shape[0]
-
-    def rand():
-        return torch.rand(n, 1, 1, 1, generator=g, device=x.device, dtype=torch.float32).to(x.dtype)
-
-    y = x + (rand() - 0.5)  # brightness
-    mean = y.mean(dim=1, keepdim=True)
-    y = (y - mean) * (rand() * 2) + mean  # saturation
-    mean = y.mean(dim=(1, 2, 3), keepdim=True)
-    y = (y - mean) * (rand() + 0.5) + mean  # contrast
+    b, s, c = (torch.rand(n, 1, 1, 1, generator=g, device=x.device) for _ in range(3))
+    b, s, c = b - 0.5, s * 2, c + 0.5
+    mc = x.mean(dim=1, keepdim=True)
+    m = x.float().mean(dim=(1, 2, 3), keepdim=True)
+    shift = (m * (1 - c) + b).to(x.dtype)
+    y = torch.addcmul(torch.addcmul(shift, mc, (c - s * c).to(x.dtype)), x, (s * c).to(x.dtype))
     return _apply(x, y, p, g)
 
 
 def translation(x: torch.Tensor, p: float, g: torch.Generator, ratio: float = 0.125) -> torch.Tensor:
     """Shift each image by up to `ratio` of its size, filling with zeros (mid-grey)."""
-    n, _, h, w = x.shape
+    n, c, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     dy = torch.randint(-sh, sh + 1, (n, 1, 1), generator=g, device=x.device)
     dx = torch.randint(-sw, sw + 1, (n, 1, 1), generator=g, device=x.device)
     gy = (torch.arange(h, device=x.device)[None, :, None] + dy + 1).clamp(0, h + 1)  # [n, h, 1]
     gx = (torch.arange(w, device=x.device)[None, None, :] + dx + 1).clamp(0, w + 1)  # [n, 1, w]
-    padded = torch.nn.functional.pad(x, [1, 1, 1, 1])
-    idx = torch.arange(n, device=x.device)[:, None, None]
-    y = padded.permute(0, 2, 3, 1)[idx, gy, gx].permute(0, 3, 1, 2)
+    # One gather over each padded image's flattened pixels: half the time of advanced indexing.
+    padded = torch.nn.functional.pad(x, [1, 1, 1, 1]).reshape(n, c, (h + 2) * (w + 2))
+    idx = (gy * (w + 2) + gx).reshape(n, 1, h * w).expand(n, c, h * w)
+    y = padded.gather(2, idx).reshape(n, c, h, w)
     return _apply(x, y, p, g)
 
 
@@ -76,7 +80,10 @@ def diff_augment(x: torch.Tensor, p: float, g: torch.Generator, policy=POLICIES)
     return x
 
 
-def random_xflip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Mirror half the real images: doubles a small dataset for free (faces are near symmetric)."""
-    flip = torch.rand(x.shape[0], 1, 1, 1, generator=g, device=x.device) < 0.5
-    return torch.where(flip, x.flip(3), x)
+def random_xflip(images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Mirror half the real images: doubles a small dataset for free (faces are near symmetric).
+
+    Works on the uint8 NHWC batch, before it becomes float: a quarter of the bytes to move.
+    """
+    flip = torch.rand(images.shape[0], generator=g, device=images.device) < 0.5
+    return torch.where(flip[:, None, None, None], images.flip(2), images)

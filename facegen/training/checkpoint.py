@@ -122,6 +122,14 @@ def load_checkpoint(path: Path) -> tuple[dict, dict]:
     return tensors, meta
 
 
+def remove_stale_temps(run_dir: Path) -> None:
+    """Delete half-written checkpoint files that a killed run left behind."""
+    d = checkpoint_dir(run_dir)
+    if d.is_dir():
+        for p in d.glob(".step-*.tmp"):
+            p.unlink(missing_ok=True)
+
+
 def latest_checkpoint(run_dir: Path) -> tuple[Path, dict, dict] | None:
     """The newest checkpoint that loads; a damaged newer one is reported and skipped."""
     for path in reversed(list_checkpoints(run_dir)):

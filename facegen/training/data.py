@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..data.dataset import load_dataset
+from .augment import random_xflip
 
 
 RAM_LIMIT = 2 * 1024**3
@@ -26,7 +27,7 @@ def open_dataset(path: str | Path, resolution: int | None):
     """Load the dataset and check it fits the model; returns (dataset, uint8 array in RAM)."""
     try:
         ds = load_dataset(path)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         raise TrainingError(str(e)) from None
     if resolution is not None and ds.size != resolution:
         raise TrainingError(f"{path}: the dataset holds {ds.size}x{ds.size} faces but the model is "
@@ -79,8 +80,11 @@ class BatchSampler:
             out[sel] = self._perm(int(e))[pos[sel] % n]
         return out
 
-    def batch(self, step: int, device="cpu") -> torch.Tensor:
-        """uint8 NHWC gathered in one numpy call -> float [-1, 1] NCHW (channels_last, for free)."""
-        raw = torch.from_numpy(self.images[self.indices(step)])
-        x = raw.to(device, non_blocking=True).permute(0, 3, 1, 2)
+    def batch(self, step: int, device="cpu", flip: torch.Generator | None = None) -> torch.Tensor:
+        """uint8 NHWC gathered in one numpy call (x-flipped by `flip`) -> float [-1, 1] NCHW,
+        which is channels_last for free."""
+        raw = torch.from_numpy(self.images[self.indices(step)]).to(device, non_blocking=True)
+        if flip is not None:
+            raw = random_xflip(raw, flip)
+        x = raw.permute(0, 3, 1, 2)
         return x.float().mul_(1 / 127.5).sub_(1.0)

@@ -9,7 +9,7 @@ from .data import TrainingError
 
 # Changing any of these changes what the run computes, so a resume refuses a mismatch.
 IDENTITY = ("arch", "resolution", "batch", "lr", "channels", "latent_dim", "w_dim", "mapping_layers",
-            "r1_gamma", "r1_every", "ema_kimg", "augment_p", "mirror", "style_mixing", "seed")
+            "latent_distribution", "r1_gamma", "r1_every", "ema_kimg", "augment_p", "mirror", "style_mixing", "seed")
 
 
 @dataclass
@@ -23,6 +23,7 @@ class TrainOptions:
     lr: float | None = None  # style 0.0025 (StyleGAN2-ADA); dcgan 0.0002 (Radford et al.)
     channels: list[int] | None = None
     latent_dim: int | None = None  # style 256, dcgan 100
+    latent_distribution: str = "normal"  # uniform01: what the classic Keras script feeds
     w_dim: int = 256
     mapping_layers: int = 4
     r1_gamma: float | None = None  # style: 0.0002 * resolution**2 / batch (StyleGAN2-ADA's heuristic)
@@ -100,7 +101,8 @@ class TrainOptions:
     @staticmethod
     def generator_config(o: "TrainOptions") -> GeneratorConfig:
         return GeneratorConfig(architecture=o.arch, resolution=o.resolution, latent_dim=o.latent_dim,
-                               channels=list(o.channels), w_dim=o.w_dim, mapping_layers=o.mapping_layers)
+                               channels=list(o.channels), w_dim=o.w_dim, mapping_layers=o.mapping_layers,
+                               latent_distribution=o.latent_distribution)
 
 
 def identity_mismatch(saved: dict, current: "TrainOptions") -> list[str]:

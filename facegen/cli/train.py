@@ -1,0 +1,102 @@
+"""`facegen train` and `facegen export-model`."""
+from __future__ import annotations
+
+import argparse
+
+from .generate import _bounded
+
+
+def _channels(text: str) -> list[int]:
+    try:
+        widths = [int(c) for c in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--channels must look like 256,256,128,64, got {text!r}") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError("--channels must be positive integers")
+    return widths
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("Train a GAN on a dataset made by `facegen prepare`. Re-running the same command "
+                     "continues from the newest checkpoint in RUN_DIR. Several processes: "
+                     "torchrun --nproc_per_node N -m facegen train ...")
+    p.add_argument("dataset", metavar="DATASET", help="a folder made by `facegen prepare`")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="where checkpoints, samples and the model go")
+    p.add_argument("--arch", choices=("style", "dcgan"), default="style", help="generator architecture (default style)")
+    p.add_argument("--kimg", type=_bounded(float, 1e-3, 1e6, "--kimg"), default=1000.0,
+                   help="train until D has seen this many thousand real images (default 1000)")
+    p.add_argument("--batch", type=_bounded(int, 1, 4096, "--batch"), default=32,
+                   help="images per step, over all processes (default 32)")
+    p.add_argument("--lr", type=_bounded(float, 1e-7, 0.5, "--lr"), help="learning rate (style 0.0025, dcgan 0.0002)")
+    p.add_argument("--resolution", type=int, choices=(32, 64, 128, 256), help="default: the dataset's")
+    p.add_argument("--channels", type=_channels, help="G widths from 4x4 upward, e.g. 256,256,256,128,64; "
+                                                      "D mirrors them")
+    p.add_argument("--latent-dim", type=_bounded(int, 1, 4096, "--latent-dim"), help="z size (style 256, dcgan 100)")
+    p.add_argument("--latent-dist", dest="latent_distribution", choices=("normal", "uniform01"), default="normal",
+                   help="how seeds become z: normal, or uniform in [0, 1) as the classic Keras script feeds it")
+    p.add_argument("--w-dim", type=_bounded(int, 1, 4096, "--w-dim"), default=256, help="style: W size (default 256)")
+    p.add_argument("--mapping-layers", type=_bounded(int, 1, 16, "--mapping-layers"), default=4,
+                   help="style: mapping network depth (default 4)")
+    p.add_argument("--r1-gamma", type=_bounded(float, 0.0, 1000.0, "--r1-gamma"),
+                   help="style: R1 weight (default 0.0002 * resolution^2 / batch)")
+    p.add_argument("--r1-every", type=_bounded(int, 1, 1000, "--r1-every"), default=16,
+                   help="style: apply R1 every N steps (default 16)")
+    p.add_argument("--ema-kimg", type=_bounded(float, 0.0, 1e4, "--ema-kimg"),
+                   help="half-life of the generator EMA in kimg (default batch * 10 / 32)")
+    p.add_argument("--augment-p", type=_bounded(float, 0.0, 1.0, "--augment-p"), default=1.0,
+                   help="DiffAugment strength: chance each transform touches an image; 0 = off (default 1)")
+    p.add_argument("--no-mirror", dest="mirror", action="store_false", help="do not x-flip real images")
+    p.add_argument("--style-mixing", type=_bounded(float, 0.0, 1.0, "--style-mixing"), default=0.9,
+                   help="style: share of fakes made with two latents (default 0.9)")
+    p.add_argument("--seed", type=_bounded(int, 0, 2**63 - 1, "--seed"), default=0)
+    p.add_argument("--snapshot-kimg", type=_bounded(float, 1e-3, 1e6, "--snapshot-kimg"), default=10.0,
+                   help="checkpoint every N kimg (default 10)")
+    p.add_argument("--sample-kimg", type=_bounded(float, 1e-3, 1e6, "--sample-kimg"), default=5.0,
+                   help="sample grid and loss curve every N kimg (default 5)")
+    p.add_argument("--keep", type=_bounded(int, 1, 1000, "--keep"), default=3, help="checkpoints to keep (default 3)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="auto: bf16 autocast where the CPU/GPU does bf16 natively")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: a GPU when there is one")
+    p.add_argument("--resume", action="store_true", help="insist on continuing from a checkpoint in RUN_DIR")
+    p.add_argument("--name", help="model name in the exported file (default: RUN_DIR's name)")
+    p.add_argument("--description", default="", help="model description in the exported file")
+    p.add_argument("--license", default="unknown", help="licence of the exported model (mind the data's terms)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", help="no TensorBoard event files")
+
+
+def run_train(args) -> int:
+    from ..training.data import TrainingError
+    from ..training.loop import train
+    from ..training.options import TrainOptions
+    from . import CLIError
+
+    fields = {k: v for k, v in vars(args).items() if k in TrainOptions.__dataclass_fields__}
+    try:
+        result = train(TrainOptions(**fields))
+    except TrainingError as e:
+        raise CLIError(str(e)) from None
+    if result["interrupted"]:
+        print(f"interrupted at {result['images_seen'] / 1000:.1f} kimg; saved {result['checkpoint']}; "
+              f"run the same command again to continue")
+        return 130
+    if result.get("model"):
+        print(f"trained {result['images_seen'] / 1000:.1f} kimg; model: {result['model']}")
+    return 0
+
+
+def add_export_model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by `facegen train`")
+    p.add_argument("--out", metavar="FILE", help="model file to write (default RUN_DIR/model.safetensors)")
+
+
+def run_export_model(args) -> int:
+    from ..training.data import TrainingError
+    from ..training.export import export_run
+    from . import CLIError
+
+    try:
+        print(export_run(args.run_dir, args.out))
+    except TrainingError as e:
+        raise CLIError(str(e)) from None
+    return 0

@@ -87,7 +87,7 @@ class ModulatedConv(nn.Module):
         shift = self.bias[None, :, None, None] * LRELU_GAIN
         if self.use_noise and noise_mode != "none":
             if noise_mode == "random":
-                noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], generator=generator)
+                noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], generator=generator, device=x.device)
             else:
                 noise = self.noise_const
             shift = shift + noise * (self.noise_strength * LRELU_GAIN)

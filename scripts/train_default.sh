@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Re-make the bundled models from CelebA with facegen's own commands.
+#
+#   scripts/train_default.sh CELEBA_DIR RUN_ROOT [STYLE_KIMG] [CLASSIC_KIMG]
+#
+# CELEBA_DIR holds train/ and test/ (aligned 178x218 JPEGs, see ../shared/data/README.md);
+# RUN_ROOT (outside the repo) receives the prepared dataset, the run folders and the metrics.
+# Re-running resumes both trainings from their newest checkpoints. The two runs go side by
+# side, one core and one thread each: on a 2-core CPU that beats two threads per run, because
+# oneDNN's threads spin and lose badly to any other load.
+# CelebA's terms: non-commercial research purposes only; the models inherit them.
+set -euo pipefail
+data=${1:?usage: $0 CELEBA_DIR RUN_ROOT [STYLE_KIMG] [CLASSIC_KIMG]}
+root=${2:?usage: $0 CELEBA_DIR RUN_ROOT [STYLE_KIMG] [CLASSIC_KIMG]}
+style_kimg=${3:-1000}
+classic_kimg=${4:-2000}
+[ -d "$data/train" ] || { echo "$data/train: no such folder (CelebA aligned photos expected)" >&2; exit 2; }
+mkdir -p "$root"
+terms="CelebA terms: non-commercial research purposes only"
+
+# Already-aligned crops: keep them, framed tighter on the face (0.8 of the width, centred).
+[ -f "$root/celeba64c/dataset.json" ] || \
+    facegen prepare "$data/train" "$root/celeba64c" --size 64 --aligned --crop 0.8
+# The test photos framed the same way, so FID compares like with like.
+[ -f "$root/celeba64c_test/dataset.json" ] || \
+    facegen prepare "$data/test" "$root/celeba64c_test" --size 64 --aligned --crop 0.8
+
+OMP_NUM_THREADS=1 facegen train "$root/celeba64c" --out "$root/default-style64" --arch style \
+    --channels 256,128,64,32,16 --augment-p 0.3 --kimg "$style_kimg" --snapshot-kimg 10 --sample-kimg 10 \
+    --precision fp32 --no-progress --name facegen-default-style64 --license "$terms" \
+    --description "Style-based generator, 64x64, trained on 24k CelebA aligned faces on a 2-core CPU" &
+OMP_NUM_THREADS=1 facegen train "$root/celeba64c" --out "$root/classic-dcgan64u" --arch dcgan \
+    --latent-dist uniform01 --channels 256,128,64,32 --augment-p 0.3 --kimg "$classic_kimg" \
+    --snapshot-kimg 20 --sample-kimg 20 --precision fp32 --no-progress --no-tensorboard \
+    --name facegen-classic-dcgan64 --license "$terms" \
+    --description "DCGAN generator, 64x64, latent: 100 uniform values in [0, 1) as the classic Keras script feeds it; trained on 24k CelebA aligned faces on a 2-core CPU" &
+wait
+
+# Export the EMA generators (also what an interrupted run's newest checkpoint gives).
+facegen export-model "$root/default-style64" --out "$root/default.safetensors"
+facegen export-model "$root/classic-dcgan64u" --out "$root/classic.safetensors"
+for m in default classic; do
+    facegen metrics "$root/$m.safetensors" --real "$root/celeba64c_test" --train "$root/celeba64c" \
+        --num 5000 --out "$root/metrics-$m" --overwrite
+done
+python "$(dirname "$0")"/bundle_model.py "$root/default.safetensors" default
+python "$(dirname "$0")"/bundle_model.py "$root/classic.safetensors" classic
+python "$(dirname "$0")"/bundled_references.py

@@ -135,8 +135,8 @@ def file_hash(data: bytes) -> str:
 
 def load_generator(name_or_path: str | Path):
     """Load, check and return a generator (in eval mode) from a model file or bundled name."""
-    import safetensors.torch
     import torch
+    from safetensors.torch import load as load_safetensor_bytes
 
     from .models import build_generator
 
@@ -160,7 +160,7 @@ def load_generator(name_or_path: str | Path):
             raise ModelFileError(path, f"tensor {name!r} has shape {entry['shape']}, "
                                        f"the config needs {list(expected[name].shape)}")
     try:
-        tensors = safetensors.torch.load(data)
+        tensors = load_safetensor_bytes(data)  # safetensors' parser: no pickle involved
     except Exception as e:  # safetensors raises its own error type for any corruption
         raise ModelFileError(path, f"is a corrupt safetensors file: {e}") from None
     for name, t in tensors.items():

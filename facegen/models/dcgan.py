@@ -13,6 +13,16 @@ from .base import Generator
 from .config import GeneratorConfig
 
 
+def dcgan_init(net: nn.Module) -> None:
+    """The DCGAN paper's initialisation: convolutions N(0, 0.02), BatchNorm scales N(1, 0.02)."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
 class DCGANGenerator(Generator):
     def __init__(self, config: GeneratorConfig):
         super().__init__()
@@ -27,12 +37,7 @@ class DCGANGenerator(Generator):
             layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
-        for m in self.net:
-            if isinstance(m, nn.ConvTranspose2d):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.normal_(m.weight, 1.0, 0.02)
-                nn.init.zeros_(m.bias)
+        dcgan_init(self.net)
         mean = 0.5 if config.latent_distribution == "uniform01" else 0.0
         w_avg = config.w_avg if config.w_avg is not None else [mean] * config.latent_dim
         self.register_buffer("w_avg", torch.tensor(w_avg, dtype=torch.float32), persistent=False)

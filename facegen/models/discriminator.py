@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import GeneratorConfig
+from .dcgan import dcgan_init
 
 LRELU_GAIN = math.sqrt(2.0)
 
@@ -31,12 +32,7 @@ class DCGANDiscriminator(nn.Module):
             layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
         layers += [nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False)]
         self.net = nn.Sequential(*layers)
-        for m in self.net:
-            if isinstance(m, nn.Conv2d):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.normal_(m.weight, 1.0, 0.02)
-                nn.init.zeros_(m.bias)
+        dcgan_init(self.net)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten(1)[:, 0]

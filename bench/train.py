@@ -39,11 +39,19 @@ from facegen.training.loop import Trainer  # noqa: E402
 from facegen.training.options import TrainOptions  # noqa: E402
 
 
-def load_face(path: Path, size: int) -> np.ndarray:
-    """Resize the short side to `size` and centre-crop, as transforms.Resize + CenterCrop do."""
+def load_face(path: Path, size: int, crop: float = 1.0) -> np.ndarray:
+    """Resize the short side to `size` and centre-crop, as transforms.Resize + CenterCrop do.
+
+    `crop` < 1 first keeps that fraction of the short side, centred (as `prepare --crop`).
+    """
     with Image.open(path) as im:
         im = im.convert("RGB")
         w, h = im.size
+        if crop < 1.0:
+            side = round(min(w, h) * crop)
+            left, top = (w - side) // 2, (h - side) // 2
+            im = im.crop((left, top, left + side, top + side))
+            w, h = im.size
         s = size / min(w, h)
         im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BILINEAR)
         w, h = im.size
@@ -54,27 +62,27 @@ def load_face(path: Path, size: int) -> np.ndarray:
 class JpegFolder(torch.utils.data.Dataset):
     """What ImageFolder + Resize + CenterCrop + ToTensor + Normalize do, per item, per step."""
 
-    def __init__(self, files: list[Path], size: int):
-        self.files, self.size = files, size
+    def __init__(self, files: list[Path], size: int, crop: float = 1.0):
+        self.files, self.size, self.crop = files, size, crop
 
     def __len__(self):
         return len(self.files)
 
     def __getitem__(self, i):
-        x = torch.from_numpy(load_face(self.files[i], self.size)).permute(2, 0, 1).float() / 255
+        x = torch.from_numpy(load_face(self.files[i], self.size, self.crop)).permute(2, 0, 1).float() / 255
         return (x - 0.5) / 0.5, 0
 
 
 class ReferenceLoop:
     """pytorch/examples' dcgan loop: D on reals, D on detached fakes, then G through D; BCE, fp32."""
 
-    def __init__(self, files, config: GeneratorConfig, batch: int):
+    def __init__(self, files, config: GeneratorConfig, batch: int, crop: float = 1.0):
         torch.manual_seed(0)
         self.config, self.batch = config, batch
         self.net_g, self.net_d = build_generator(config).train(), build_discriminator(config).train()
         self.opt_d = torch.optim.Adam(self.net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.opt_g = torch.optim.Adam(self.net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        self.loader = torch.utils.data.DataLoader(JpegFolder(files, config.resolution), batch_size=batch,
+        self.loader = torch.utils.data.DataLoader(JpegFolder(files, config.resolution, crop), batch_size=batch,
                                                   shuffle=True, num_workers=2, drop_last=True,
                                                   persistent_workers=True)
         self.batches = iter(self.loader)

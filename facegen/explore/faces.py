@@ -136,7 +136,7 @@ def face_from_image(path: Path, pipe: FaceGenerator, allow_other_model: bool = F
             w = decode_latent(recipe["latent"])
             z = decode_latent(recipe["z"])[0] if recipe.get("z") else None
             w = w[0] if w.shape[0] == 1 else w
-            _check_shape(path, w, pipe, "w")
+            check_latent_shape(path, w, pipe, "w")
             return Face(w, path.name, z, float(recipe.get("truncation", 1.0)), recipe.get("seed"))
     except (KeyError, TypeError, ValueError) as e:
         raise FaceRefError(f"{path}: its recipe has a missing or bad field ({e})") from None
@@ -145,7 +145,8 @@ def face_from_image(path: Path, pipe: FaceGenerator, allow_other_model: bool = F
     raise FaceRefError(f"{path}: is a {recipe.get('op') or kind} sheet of several faces, not one face")
 
 
-def _check_shape(source, w: torch.Tensor, pipe: FaceGenerator, space: str) -> None:
+def check_latent_shape(source, w: torch.Tensor, pipe: FaceGenerator, space: str) -> None:
+    """Raise FaceRefError (naming `source`) unless w fits this model's z or w (w+) and is finite."""
     c = pipe.config
     dim = c.latent_dim if space == "z" else c.truncation_dim
     ok = [(dim,)] + ([(c.num_ws, dim)] if space == "w" and c.num_ws else [])
@@ -207,7 +208,7 @@ def _as_tensor(path, arr, pipe, space) -> torch.Tensor:
     if arr.ndim >= 2 and arr.shape[0] == 1:
         arr = arr[0]  # a batch of one, as StyleGAN projectors save
     t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
-    _check_shape(path, t, pipe, space)
+    check_latent_shape(path, t, pipe, space)
     return t
 
 

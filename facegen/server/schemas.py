@@ -12,7 +12,7 @@ import base64
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..explore.directions import MAX_STRENGTH
-from ..explore.faces import Face, _check_shape, face_from_seed
+from ..explore.faces import Face, check_latent_shape, face_from_seed
 from ..pipeline import FaceGenerator, decode_latent, encode_latent
 from ..provenance import encode_image
 
@@ -103,11 +103,11 @@ def to_face(ref: FaceRef, pipe: FaceGenerator) -> Face:
         return face_from_seed(pipe, ref.seed, ref.truncation)
     w = _latent(ref.w, "w")
     w = w[0] if w.dim() >= 2 and w.shape[0] == 1 else w
-    _check_shape("face.w", w, pipe, "w")
+    check_latent_shape("face.w", w, pipe, "w")
     z = None
     if ref.z is not None:
         z = _latent(ref.z, "z").reshape(-1)
-        _check_shape("face.z", z, pipe, "z")
+        check_latent_shape("face.z", z, pipe, "z")
     label = f"seed {ref.seed}" if ref.seed is not None else "latent"
     return Face(w, label, z, ref.truncation, ref.seed)
 

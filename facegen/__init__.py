@@ -11,6 +11,8 @@ _LAZY = {
     "GeneratorConfig": "facegen.models.config",
     "build_generator": "facegen.models",
     "ModelFileError": "facegen.modelfile",
+    "invert_photo": "facegen.inversion",
+    "invert_crop": "facegen.inversion",
 }
 
 

@@ -112,7 +112,7 @@ def _check_table(path, table: dict, body_bytes: int) -> None:
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
             raise ModelFileError(path, f"tensor {name!r} has a malformed header entry")
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if dtype not in ITEMSIZE:
+        if not isinstance(dtype, str) or dtype not in ITEMSIZE:
             raise ModelFileError(path, f"tensor {name!r} has dtype {dtype}; a model holds only {', '.join(ITEMSIZE)}")
         if not (isinstance(shape, list) and len(shape) <= 8 and all(isinstance(d, int) and 0 <= d < 2**31 for d in shape)):
             raise ModelFileError(path, f"tensor {name!r} has a malformed shape {shape!r}")
@@ -144,8 +144,10 @@ def load_generator(name_or_path: str | Path):
     read_header(path)  # refuses a huge or hostile file before reading all of it
     data = path.read_bytes()
     table, config = read_header(path, data)
-    model = build_generator(config)
-    expected = model.state_dict()
+    # The config's tensor shapes, on the meta device: a header may declare a model of many GB, and
+    # it must be compared with the file before any memory is spent on it.
+    with torch.device("meta"):
+        expected = build_generator(config).state_dict()
     missing = sorted(set(expected) - set(table))
     extra = sorted(set(table) - set(expected))
     if missing or extra:
@@ -166,6 +168,7 @@ def load_generator(name_or_path: str | Path):
     for name, t in tensors.items():
         if not torch.isfinite(t).all():
             raise ModelFileError(path, f"tensor {name!r} holds NaN or infinite values")
+    model = build_generator(config)
     model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
     model.eval().requires_grad_(False)
     model.sha256 = file_hash(data)

@@ -61,3 +61,22 @@ def recipe_of(data: bytes, tmp_path, name="x.png") -> dict:
     return read_recipe(path)
 
 
+
+
+def api_routes(app) -> list[tuple[str, str]]:
+    """(method, path) of every endpoint, however the app nests its routers (FastAPI has changed how an
+    included router appears in app.routes), united with the OpenAPI schema's list."""
+    found = set()
+
+    def walk(routes, prefix=""):
+        for route in routes:
+            inner = getattr(route, "original_router", None)  # FastAPI >= 0.16x: an included router
+            if inner is not None:
+                walk(inner.routes, prefix + getattr(getattr(route, "include_context", None), "prefix", ""))
+            elif getattr(route, "methods", None) and hasattr(route, "path"):
+                path = prefix + getattr(route, "path_format", route.path)
+                found.update((m, path.replace("{", "").replace("}", "")) for m in route.methods)
+    walk(app.routes)
+    for path, ops in app.openapi()["paths"].items():
+        found.update((m.upper(), path.replace("{", "").replace("}", "")) for m in ops)
+    return sorted(found)

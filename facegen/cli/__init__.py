@@ -24,11 +24,14 @@ COMMANDS = {
     "name-direction": ("directions", "give an edit direction a name (smile, age, pose)"),
     "edit": ("directions", "a strip of edits of a face along a direction"),
     "transform": ("transform", "make a face unreal: exaggerate, truncation above 1, style jitter, noise"),
+    "invert": ("invert", "find the latent of each face in a photo or painting, to explore it like any other"),
     "export": ("interop", "write a model as ONNX or as a Keras .h5 for the classic script"),
     "import": ("interop", "convert another GAN's generator checkpoint into a facegen model file"),
     "train": ("train", "train a GAN on a prepared dataset (resumable; multi-process with torchrun)"),
     "export-model": ("train", "write a training run's EMA generator as a model file"),
     "metrics": ("metrics", "measure a model: FID, KID, precision/recall, face share, memorisation"),
+    "swap": ("swap", "replace the faces in a photo with faces that do not exist (labelled as a composite)"),
+    "remaster": ("remaster", "regenerate the faces of an old photo or painting clean and blend them back"),
     "serve": ("serve", "the web studio and HTTP API (binds 127.0.0.1; other addresses need --token)"),
 }
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arrays import map_npy
+
 FORMAT = "facegen-dataset"
 VERSION = 1
 SIZES = (32, 64, 128, 256)
@@ -57,7 +59,7 @@ def load_dataset(path: str | Path) -> Dataset:
         raise ValueError(f"{path}: not a facegen dataset ({META} is missing; was `facegen prepare` interrupted?)")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ValueError(f"{meta_path}: unreadable dataset description ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{meta_path}: not a facegen dataset description")
@@ -65,8 +67,11 @@ def load_dataset(path: str | Path) -> Dataset:
         raise ValueError(f"{meta_path}: dataset format version {meta.get('version')!r} is not supported "
                          f"(this facegen reads version {VERSION}; re-run `facegen prepare`)")
     size, count = meta.get("size"), meta.get("count")
-    if size not in SIZES or not isinstance(count, int) or count < 0:
+    if size not in SIZES or not isinstance(count, int) or isinstance(count, bool) or count < 0:
         raise ValueError(f"{meta_path}: bad size {size!r} or count {count!r}")
+    items = meta.get("items", [])
+    if not (isinstance(items, list) and all(isinstance(i, dict) and isinstance(i.get("source"), str) for i in items)):
+        raise ValueError(f"{meta_path}: 'items' must be a list of objects, each with its 'source' file")
 
     if count == 0:
         raise ValueError(f"{path}: the dataset is empty (no faces were kept; see {path / REPORT})")
@@ -74,8 +79,8 @@ def load_dataset(path: str | Path) -> Dataset:
     if not images_path.is_file():
         raise ValueError(f"{path}: {IMAGES} is missing")
     try:
-        # allow_pickle=False: an .npy holding Python objects would run code when loaded.
-        images = np.load(images_path, mmap_mode="r", allow_pickle=False)
+        # Our own header check, not np.load: never a pickle, and a damaged or lying header is one clear error.
+        images = map_npy(images_path)
     except (OSError, ValueError) as e:
         raise ValueError(f"{images_path}: not a readable uint8 image array ({e})") from None
     expected = (count, size, size, 3)

@@ -175,3 +175,102 @@ def centre_crop(rgb: np.ndarray, size: int, fraction: float = 1.0) -> np.ndarray
         return np.ascontiguousarray(square)
     interp = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
     return cv2.resize(square, (size, size), interpolation=interp)
+
+
+# ---- Alignment to a model's framing, with the transform kept (for inversion and pasting back).
+
+@dataclass(frozen=True)
+class FaceTemplate:
+    """Where the eye centres land in a model's square training crops, as fractions of its side.
+
+    The eyes are level and centred left-right; `eye_distance` is the distance between
+    their centres and `eye_y` their height from the top.
+    """
+    eye_distance: float
+    eye_y: float
+
+
+# `prepare` without --aligned (the FFHQ recipe above).
+FFHQ_TEMPLATE = FaceTemplate(EYE_DISTANCE, EYE_Y)
+# `prepare --aligned --crop 0.8` of CelebA's aligned photos, which both bundled models were
+# trained on: medians of the eye cascade's centres in 481 CelebA test photos (of the first 600,
+# those where both eyes were found) mapped into that crop; interquartile ranges 0.032 and 0.010.
+# The eyes' midpoint sat at x 0.493, but training mirrors half the faces, so 0.5 is the centre.
+# `python bench/invert.py --measure-template` re-measures it.
+CELEBA_CROP_TEMPLATE = FaceTemplate(0.270, 0.521)
+
+
+@dataclass
+class FaceLocation:
+    """A face found in a photo and its aligned crop; `matrix` maps photo pixels to crop pixels.
+
+    To paste a crop back, warp it with `cv2.invertAffineTransform(matrix)`.
+    """
+    box: tuple[int, int, int, int]
+    left_eye: tuple[float, float]
+    right_eye: tuple[float, float]
+    eyes_found: bool
+    matrix: np.ndarray          # 2x3 float64, photo (x, y) -> crop (x, y)
+    size: int
+    crop: np.ndarray            # (size, size, 3) uint8
+
+    @property
+    def face_side(self) -> float:
+        """The side, in photo pixels, of the square the crop was cut from."""
+        return float(1.0 / np.hypot(self.matrix[0, 0], self.matrix[0, 1]) * self.size)
+
+
+def align_matrix(left_eye, right_eye, size: int, template: FaceTemplate = CELEBA_CROP_TEMPLATE) -> np.ndarray:
+    """The 2x3 similarity transform taking the eye centres to `template`'s positions in a size x size crop."""
+    (lx, ly), (rx, ry) = left_eye, right_eye
+    dx, dy = rx - lx, ry - ly
+    dist = float(np.hypot(dx, dy)) or 1.0
+    s = template.eye_distance * size / dist
+    a, b = s * dx / dist, s * dy / dist
+    mx, my = (lx + rx) / 2, (ly + ry) / 2
+    tx, ty = size * 0.5, size * template.eye_y
+    return np.array([[a, b, tx - a * mx - b * my],
+                     [-b, a, ty + b * mx - a * my]], dtype=np.float64)
+
+
+def warp_face(rgb: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """The size x size crop that `matrix` (photo -> crop) cuts from `rgb`, without aliasing."""
+    import cv2
+
+    scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
+    inv = cv2.invertAffineTransform(matrix)
+    # Only the crop's footprint is resampled: the photo may be far larger than the face.
+    corners = inv @ np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], dtype=np.float64).T
+    x0, y0 = (max(int(np.floor(v.min())) - 2, 0) for v in corners)
+    x1 = min(int(np.ceil(corners[0].max())) + 3, rgb.shape[1])
+    y1 = min(int(np.ceil(corners[1].max())) + 3, rgb.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError("the face lies outside the image")
+    region = rgb[y0:y1, x0:x1]
+    f = min(1.0, 2 * scale)  # shrink with area averaging first, as align() does
+    if f < 1.0:
+        region = cv2.resize(region, (max(1, round(region.shape[1] * f)), max(1, round(region.shape[0] * f))),
+                            interpolation=cv2.INTER_AREA)
+    fx, fy = region.shape[1] / (x1 - x0), region.shape[0] / (y1 - y0)
+    # A region pixel u sits at photo x0 + (u + 0.5) / fx - 0.5 (pixel centres), so the crop
+    # point is matrix @ that.
+    m = matrix.copy()
+    m[:, 0] /= fx
+    m[:, 1] /= fy
+    m[:, 2] += matrix[:, 0] * (x0 + 0.5 / fx - 0.5) + matrix[:, 1] * (y0 + 0.5 / fy - 0.5)
+    interp = cv2.INTER_CUBIC if scale / f > 1.2 else cv2.INTER_LINEAR
+    out = cv2.warpAffine(region, m, (size, size), flags=interp, borderMode=cv2.BORDER_REFLECT_101)
+    return np.ascontiguousarray(out)
+
+
+def locate_faces(rgb: np.ndarray, size: int, template: FaceTemplate = CELEBA_CROP_TEMPLATE,
+                 finder: FaceFinder | None = None) -> list[FaceLocation]:
+    """Every face the detector finds, largest first, each aligned to `template` at size x size."""
+    finder = finder or FaceFinder(min_face=20)
+    found = sorted(finder.find(rgb), key=lambda f: -f.box[2] * f.box[3])
+    out = []
+    for face in found:
+        m = align_matrix(face.left_eye, face.right_eye, size, template)
+        out.append(FaceLocation(face.box, face.left_eye, face.right_eye, face.eyes_found, m, size,
+                                warp_face(rgb, m, size)))
+    return out

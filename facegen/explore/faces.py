@@ -11,12 +11,14 @@ import math
 import re
 import warnings
 import weakref
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..arrays import read_npy, read_npz
 from ..atomic import atomic_path
 from ..pipeline import FaceGenerator, decode_latent
 
@@ -38,6 +40,10 @@ class Face:
     z: torch.Tensor | None = None  # [latent_dim], when the face came from Z
     truncation: float = 1.0  # what took z to w
     seed: int | None = None
+    # The latents of photo inversions this face descends from (itself, if it is one). describe()
+    # writes them into every recipe and latent file made from it, so `facegen swap` can tell
+    # how far a bred or edited face has moved from the real person (facegen/compose/rules.py).
+    inverted_from: list[torch.Tensor] = field(default_factory=list)
 
     def wplus(self, num_ws: int) -> torch.Tensor:
         """Per-layer styles [num_ws, D] (dcgan, num_ws 0: the latent itself)."""
@@ -47,7 +53,12 @@ class Face:
 
     def describe(self) -> dict:
         """What a recipe records about where this face came from."""
-        return {"label": self.label, "seed": self.seed, "truncation": self.truncation}
+        out = {"label": self.label, "seed": self.seed, "truncation": self.truncation}
+        if self.inverted_from:
+            from .recipes import pack
+
+            out["inverted_from"] = [pack(w) for w in self.inverted_from]
+        return out
 
 
 def collapse(w: torch.Tensor) -> torch.Tensor:
@@ -120,11 +131,16 @@ def _check_model(source, recorded: dict | None, pipe: FaceGenerator, allow_other
 
 def face_from_image(path: Path, pipe: FaceGenerator, allow_other_model: bool = False) -> Face:
     from ..provenance import ProvenanceError, read_recipe
+    from ..recipes import RecipeError
+    from ..recipes import check as check_recipe
 
     try:
         recipe = read_recipe(path)
+        check_recipe(recipe)
     except ProvenanceError as e:
         raise FaceRefError(str(e)) from None
+    except RecipeError as e:
+        raise FaceRefError(f"{path}: {e}") from None
     _check_model(path, recipe.get("model"), pipe, allow_other_model)
     kind = recipe.get("kind")
     try:
@@ -137,11 +153,15 @@ def face_from_image(path: Path, pipe: FaceGenerator, allow_other_model: bool = F
             z = decode_latent(recipe["z"])[0] if recipe.get("z") else None
             w = w[0] if w.shape[0] == 1 else w
             check_latent_shape(path, w, pipe, "w")
-            return Face(w, path.name, z, float(recipe.get("truncation", 1.0)), recipe.get("seed"))
+            return Face(w, path.name, z, float(recipe.get("truncation", 1.0)), recipe.get("seed"),
+                        ancestry(recipe, w, path))
     except (KeyError, TypeError, ValueError) as e:
         raise FaceRefError(f"{path}: its recipe has a missing or bad field ({e})") from None
     if kind == "grid":
         raise FaceRefError(f"{path}: is a contact sheet of seeds {recipe.get('seeds')}; name one of those seeds")
+    if kind == "composite":
+        raise FaceRefError(f"{path}: is a photo with faces put in by facegen {recipe.get('op')}, not a face "
+                           "facegen made on its own")
     raise FaceRefError(f"{path}: is a {recipe.get('op') or kind} sheet of several faces, not one face")
 
 
@@ -167,30 +187,29 @@ def load_latent(path: str | Path, pipe: FaceGenerator, space: str | None = None,
     meta: dict = {}
     z = None
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.lib.npyio.NpzFile):
-            with loaded:
-                if "meta" in loaded.files:
-                    meta = json.loads(str(loaded["meta"]))
-                key = space or ("w" if "w" in loaded.files else "z" if "z" in loaded.files else None)
-                if key not in loaded.files:
-                    raise FaceRefError(f"{path}: holds arrays {loaded.files}; a face needs 'w' or 'z'")
-                arr, space = loaded[key], key
-                if space == "w" and "z" in loaded.files:
-                    z = _as_tensor(path, loaded["z"], pipe, "z")
+        data = path.read_bytes()
+        if data[:4] == b"PK\x03\x04":
+            arrays = read_npz(data, MAX_LATENT_FILE_BYTES)
+            if "meta" in arrays:
+                meta = json.loads(str(arrays["meta"]))
+            key = space or ("w" if "w" in arrays else "z" if "z" in arrays else None)
+            if key not in arrays:
+                raise FaceRefError(f"{path}: holds arrays {sorted(arrays)}; a face needs 'w' or 'z'")
+            arr, space = arrays[key], key
+            if space == "w" and "z" in arrays:
+                z = arrays["z"]  # checked after the model, so another model's file says so
         else:
-            arr = loaded
+            arr = read_npy(data)
             sidecar = path.with_name(path.name + ".json")
             if sidecar.exists():
                 meta = json.loads(sidecar.read_text())
     except FaceRefError:
         raise
-    except (ValueError, OSError, json.JSONDecodeError, EOFError) as e:
-        # np.load says 'Object arrays cannot be loaded when allow_pickle=False' for pickles.
+    except (ValueError, OSError, RecursionError) as e:  # ArrayFileError, bad JSON (a ValueError), unreadable
         raise FaceRefError(f"{path}: not a readable latent file ({e})") from None
-    if not isinstance(meta, dict):
-        raise FaceRefError(f"{path}: its metadata is not a JSON object")
+    _check_meta(path, meta)
     _check_model(path, meta.get("model"), pipe, allow_other_model)
+    z = None if z is None else _as_tensor(path, z, pipe, "z")
     space = space or meta.get("space") or _guess_space(path, arr, pipe)
     if space not in ("z", "w"):
         raise FaceRefError(f"{path}: unknown latent space {space!r} (z or w)")
@@ -198,8 +217,61 @@ def load_latent(path: str | Path, pipe: FaceGenerator, space: str | None = None,
     label = meta.get("label") or path.name
     if space == "z":
         trunc = float(meta.get("truncation", truncation))
-        return Face(pipe.mapping(t[None], trunc)[0].clone(), label, t, trunc, meta.get("seed"))
-    return Face(t, label, z, float(meta.get("truncation", 1.0)), meta.get("seed"))
+        w = pipe.mapping(t[None], trunc)[0].clone()
+        return Face(w, label, t, trunc, meta.get("seed"), ancestry(meta, w, path))
+    return Face(t, label, z, float(meta.get("truncation", 1.0)), meta.get("seed"), ancestry(meta, t, path))
+
+
+def ancestry(meta: dict, w: torch.Tensor, source="recipe") -> list[torch.Tensor]:
+    """Every inverted latent a recipe or latent file names anywhere (its face, parents, ...);
+    `w` itself when the file says it is an inversion but names none (so copying keeps the mark)."""
+    from .recipes import unpack
+
+    found: list[torch.Tensor] = []
+
+    def walk(node, depth=0):
+        if depth > 8:
+            return
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "inverted_from" and isinstance(value, list):
+                    for packed in value:
+                        try:
+                            found.append(unpack(packed))
+                        except (KeyError, TypeError, ValueError, zlib.error) as e:
+                            raise FaceRefError(f"{source}: its record of the inverted face it came "
+                                               f"from is unreadable ({e})") from None
+                else:
+                    walk(value, depth + 1)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, depth + 1)
+
+    walk(meta)
+    if not found and (meta.get("origin") == "inverted" or meta.get("op") in ("invert", "inversion")):
+        found.append(w.detach().clone())
+    return found
+
+
+def _check_meta(path, meta) -> None:
+    """A latent file's metadata is data from anywhere: each field facegen reads must have its type."""
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    checks = [(isinstance(meta, dict), "is not a JSON object")]
+    if isinstance(meta, dict):
+        checks += [
+            (meta.get("model") is None or isinstance(meta["model"], dict), "'model' is not an object"),
+            (meta.get("label") is None or isinstance(meta["label"], str), "'label' is not text"),
+            (meta.get("space") is None or isinstance(meta["space"], str), "'space' is not text"),
+            ("truncation" not in meta or (number(meta["truncation"]) and abs(meta["truncation"]) <= 10),
+             "'truncation' is not a number in -10..10"),
+            (meta.get("seed") is None or (isinstance(meta["seed"], int) and not isinstance(meta["seed"], bool)
+                                          and 0 <= meta["seed"] < 2**63), "'seed' is not a seed"),
+        ]
+    for ok, problem in checks:
+        if not ok:
+            raise FaceRefError(f"{path}: its metadata {problem}")
 
 
 def _as_tensor(path, arr, pipe, space) -> torch.Tensor:
@@ -224,10 +296,14 @@ def _guess_space(path, arr, pipe) -> str:
     return "w" if n == c.w_dim else "z"
 
 
-def save_latent(path: str | Path, face: Face, pipe: FaceGenerator, overwrite: bool = False) -> Path:
-    """Write a face's latent: .npz holds w (and z) plus metadata; .npy holds w with a .json beside it."""
+def save_latent(path: str | Path, face: Face, pipe: FaceGenerator, overwrite: bool = False,
+                info: dict | None = None) -> Path:
+    """Write a face's latent: .npz holds w (and z) plus metadata; .npy holds w with a .json beside it.
+
+    `info`: more JSON-safe metadata (an inversion records its origin and source photo there)."""
     path = Path(path)
-    meta = {"format": LATENT_FORMAT, "version": 1, "space": "w", "model": pipe.model_info(), **face.describe()}
+    meta = {"format": LATENT_FORMAT, "version": 1, "space": "w", "model": pipe.model_info(), **face.describe(),
+            **(info or {})}
     w = face.w.detach().float().numpy()
     if path.suffix == ".npz":
         arrays = {"w": w, "meta": np.array(json.dumps(meta))}

@@ -115,4 +115,7 @@ def render_explore(recipe: dict, pipe: FaceGenerator) -> Image.Image:
             raise ValueError("a noise-scaled transform is re-made with the torch backend only")
         with scaled_noise(pipe.model, recipe.get("noise_scales")):
             return synthesize_all(pipe, decode_latent(recipe["latent"]), size)[0]
+    if op == "invert-compare":
+        raise ValueError("an inversion's side-by-side holds the photo's face, which its recipe does not "
+                         "store; reproduce the reconstruction (NAME_faceK.png) instead")
     raise ValueError(f"unknown explore operation {op!r}")

@@ -181,7 +181,10 @@ def check_upload(data: bytes, limits: Limits, what: str = "the upload") -> Image
     try:
         # Image.open reads only the header; the pixels are decoded on first use.
         im = Image.open(io.BytesIO(data))
-    except (OSError, Image.DecompressionBombError, ValueError) as e:
+    except Image.DecompressionBombError as e:
+        # Pillow's own bomb check fires first for headers past ~179 Mpixels: still the pixel limit.
+        raise HTTPException(413, f"{what} is over the limit of {limits.max_upload_pixels} pixels ({e})") from None
+    except (OSError, ValueError) as e:
         raise HTTPException(400, f"{what} is not a readable image ({e})") from None
     if im.format not in UPLOAD_FORMATS:
         raise HTTPException(415, f"{what} is {im.format}; send PNG or JPEG")

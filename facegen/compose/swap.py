@@ -1,0 +1,77 @@
+"""Replace the faces in a photo with faces that do not exist.
+
+Each target face is framed the way the model frames faces (eyes onto the model's
+eye template: position, size and roll), the source face is rendered at the size
+that face has in the photo, colour-matched to it, and blended back through the
+inverse of that framing. Pixels outside the returned masks are the photo's own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from ..pipeline import FaceGenerator, encode_latent
+from .align import DEFAULT_MIN_FACE, ComposeError, PhotoFace, find_faces
+from .blend import is_grey, paste
+from .rules import check_swap_source
+
+
+@dataclass
+class SwapResult:
+    image: Image.Image
+    masks: list[np.ndarray]  # one float32 mask per replaced face, photo-sized; 0 = untouched
+    faces: list[PhotoFace]
+    recipe: dict  # what was done (without the photo's file record, which the caller adds)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Where any face changed the photo (the union of the masks)."""
+        return np.maximum.reduce(self.masks) if self.masks else np.zeros(self.image.size[::-1], np.float32)
+
+
+def render_at(pipe: FaceGenerator, w, size: int) -> np.ndarray:
+    """A face rendered by the model and resized (Lanczos) to size x size, uint8 RGB."""
+    image = pipe.synthesize(w.float()[None], size=size if size != pipe.config.resolution else None)[0]
+    return np.asarray(image, dtype=np.uint8)
+
+
+def swap_faces(pipe: FaceGenerator, photo: np.ndarray, sources: list, source_name: str = "photo",
+               faces: list[PhotoFace] | None = None, index: list[int] | None = None,
+               min_face: int = DEFAULT_MIN_FACE, blend: str = "feather", colour: str = "lab",
+               refs: list[str] | None = None, progress: bool = False) -> SwapResult:
+    """Swap faces into `photo` (uint8 RGB array): sources[i] replaces face i (one source: every face).
+
+    `sources` are explore.faces.Face objects; each must pass the swap rule
+    (compose.rules.check_swap_source: nothing inverted from a real person's photo).
+    `refs`: the references the sources came from (file names), for the rule's file checks.
+    """
+    if not sources:
+        raise ComposeError("swap needs at least one source face")
+    if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
+        raise ComposeError(f"{source_name}: expected an RGB uint8 image, got {photo.dtype} {photo.shape}")
+    checks = [check_swap_source(f, pipe, (refs or [None] * len(sources))[i]) for i, f in enumerate(sources)]
+    faces = faces if faces is not None else find_faces(photo, source_name, min_face, index)
+    if len(sources) not in (1, len(faces)):
+        raise ComposeError(f"{source_name}: {len(faces)} face{'s' if len(faces) != 1 else ''} to replace but "
+                           f"{len(sources)} source faces; give one, or one per face (choose faces with --index)")
+    grey = is_grey(photo)
+    out, masks, notes, done = photo, [], [], []
+    res = pipe.config.resolution
+    for i, target in enumerate(tqdm(faces, desc="swap", unit="face", disable=not progress, leave=False)):
+        source = sources[i if len(sources) > 1 else 0]
+        size = target.native_size()
+        face_img = render_at(pipe, source.w, size)
+        out, mask, n = paste(out, face_img, target.frame_matrix(size, res), blend, colour, grey)
+        masks.append(mask)
+        notes += n
+        done.append({"target": target.describe(), "source": source.describe(), "rendered_size": size,
+                     "latent": encode_latent(source.w.float()[None]), "rule": checks[i if len(sources) > 1 else 0]})
+    if grey:
+        notes.append("the photo is greyscale, so the new faces are too")
+    recipe = dict(pipe._recipe_base("const", None), kind="composite", op="swap", blend=blend, colour=colour,
+                  min_face=min_face, index=index, faces=done, size=None)
+    return SwapResult(Image.fromarray(out), masks, faces, recipe, notes)

@@ -21,7 +21,6 @@ optimising the noise maps cannot move the image without making them far from Gau
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,14 +215,6 @@ def invert_crop(pipe: FaceGenerator, crop: np.ndarray, steps: int = DEFAULT_STEP
 
 
 # ---- Photos
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def is_grey(rgb: np.ndarray) -> bool:
     step = max(1, rgb.shape[0] * rgb.shape[1] // 250_000)  # a sample is enough to tell

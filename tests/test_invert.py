@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import struct
-import zlib
 from pathlib import Path
 
 import cv2
@@ -15,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from bad_images import bomb_png
 from facegen.cli import main
 from facegen.data.faces import (CELEBA_CROP_TEMPLATE, FFHQ_TEMPLATE, FaceFinder, align, align_matrix, locate_faces,
                                 warp_face)
@@ -178,14 +177,6 @@ def test_aligned_crops_skip_detection(pipe, tmp_path):
 
 # --- bad input ---------------------------------------------------------------------------------
 
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def bomb_png() -> bytes:
-    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + png_chunk(b"IEND", b""))
 
 
 def cli_error(args, capsys) -> str:

@@ -4,14 +4,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from bad_images import bomb_png
 from facegen.cli import main
 from facegen.data import dataset as dataset_mod
 from facegen.data.dataset import DatasetWriter, load_dataset
@@ -31,15 +30,6 @@ def jpeg_bytes(im: Image.Image, **kw) -> bytes:
     return buf.getvalue()
 
 
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def bomb_png() -> bytes:
-    """A 60-byte PNG whose header declares 30000 x 30000 RGB pixels (2.7 GB decoded)."""
-    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + png_chunk(b"IEND", b""))
 
 
 def exif_rotated(im: Image.Image) -> bytes:

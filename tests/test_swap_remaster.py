@@ -1,14 +1,13 @@
 """facegen swap and facegen remaster: pixels outside the face masks untouched, composites labelled,
 the swap rule enforced, and every bad input refused with a message and no output file."""
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from bad_images import bomb_png
 from facegen.cli import main
 from facegen.compose import ComposeError, SWAP_MIN_DISTANCE, check_swap_source, find_faces, remaster, swap_faces
 from facegen.compose.rules import identity_distance
@@ -117,14 +116,6 @@ def test_cli_remaster_writes_both_outputs(tmp_path):
 
 # ---- Bad input: each a clear message, and nothing written
 
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def bomb_png() -> bytes:
-    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + png_chunk(b"IEND", b""))
 
 
 def refused(capsys, tmp_path, *argv, message: str) -> None:

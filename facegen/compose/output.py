@@ -2,21 +2,13 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
 from ..atomic import atomic_path
+from ..data.images import file_sha256
 from ..provenance import COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, encode_image
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def source_record(path: str | Path | None, shape) -> dict:

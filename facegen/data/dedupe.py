@@ -6,21 +6,12 @@ while two different photos, even of the same person, differ in many bits.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 HASH_SIDE = 16                      # 16 x 16 = 256-bit hash: aligned faces look alike at 8 x 8
 DEFAULT_THRESHOLD = 24              # differing bits (of 256) at or under which two crops are one picture
-
-
-def file_digest(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def dhash(crop: np.ndarray) -> np.ndarray:

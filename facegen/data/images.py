@@ -8,6 +8,7 @@ ends as either an RGB array or a `Skip` with a reason the report can show.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import struct
 from pathlib import Path
 
@@ -139,3 +140,12 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
     elif im.mode != "RGB":
         im = im.convert("RGB")  # L, CMYK (Adobe inversion is handled by the JPEG decoder), YCbCr, LAB
     return np.asarray(im, dtype=np.uint8).copy()
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks (photos can be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

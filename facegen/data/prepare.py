@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import DatasetWriter, check_replaceable
-from .dedupe import DEFAULT_THRESHOLD, NearDuplicates, dhash, file_digest
-from .images import DEFAULT_MAX_PIXELS, DUPLICATE, EXTENSIONS, NEAR_DUPLICATE, NO_FACE, Skip, read_image
+from .dedupe import DEFAULT_THRESHOLD, NearDuplicates, dhash
+from .images import DEFAULT_MAX_PIXELS, DUPLICATE, EXTENSIONS, NEAR_DUPLICATE, NO_FACE, Skip, file_sha256, read_image
 
 PREVIEW_COUNT = 64
 
@@ -85,7 +85,7 @@ def process_file(path: Path) -> FileResult:
     o: Options = _worker["options"]
     result = FileResult(rel=str(path.relative_to(_worker["src"])))
     try:
-        result.digest = file_digest(path)
+        result.digest = file_sha256(path)
         if o.aligned:
             rgb = read_image(path, o.max_pixels, min_side=o.min_side, draft_side=math.ceil(o.size / o.crop))
             result.crops.append(centre_crop(rgb, o.size, o.crop))

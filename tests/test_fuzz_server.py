@@ -222,6 +222,48 @@ def test_upload_from_image(api, data):
     send(c, "POST /v1/faces/from-image", "POST", "/v1/faces/from-image", files=files)
 
 
+ASTRONAUT = (__import__("pathlib").Path(__file__).resolve().parent / "data" / "astronaut.jpg").read_bytes()
+form_text = st.one_of(st.text(max_size=12), st.sampled_from(["", "0", "1", "0,1", "-1", "1e9", "true", "NaN", "3,3"]),
+                      st.integers(-5, 2**64).map(str))
+
+
+def photo_upload(data, images):
+    """A photo with a face (the astronaut), a faceless one, a broken or oversized one, or bytes."""
+    content = data.draw(st.one_of(
+        st.just(ASTRONAUT), st.just(images["png"]), st.just(images["jpeg"]),
+        st.builds(lambda ops: apply_ops(ASTRONAUT, ops, head=2048), mutations()),
+        st.builds(_png_claiming, st.integers(0, 2**31 - 1), st.integers(0, 2**31 - 1)),
+        st.binary(max_size=256), st.just(b"\0" * 300_000)))
+    field = data.draw(st.sampled_from(["file"] * 7 + ["other"]))
+    # Without a file name the part is a plain field, not a file (a 422): now and then.
+    name = data.draw(st.sampled_from(["a.jpg"] * 4 + ["../x.png", "\u00e9\u00e9.jpg", "", None]))
+    return {field: (name, content, "image/jpeg")}
+
+
+@fuzz_settings(CASES)
+@given(data=st.data())
+def test_upload_photos(api, data):
+    """/v1/invert and /v1/swap (/v1/remaster runs the same inversion): uploads and form fields."""
+    c, faces, images = api
+    files = photo_upload(data, images)
+    if data.draw(st.booleans()):
+        # Few steps: an inversion of the astronaut takes ~0.1 s a step on this tiny model's budget.
+        fields = data.draw(st.fixed_dictionaries({"steps": st.one_of(
+            st.integers(1, 6).map(str), st.integers(-2, 6).map(str), st.sampled_from(["401", "1e3", "x", "10**30"]))},
+            optional={
+            "index": form_text, "aligned": st.sampled_from(["true", "false", "1", "yes", "x", ""])}))
+        send(c, "POST /v1/invert", "POST", "/v1/invert", files=files, data=fields)
+    else:
+        dumps = lambda v: json.dumps(v, allow_nan=True)  # noqa: E731
+        faces_field = st.one_of(st.sampled_from(["[42]", "7", "1,2"]), form_text,
+                                st.builds(dumps, st.lists(face_refs(faces), max_size=3)), st.builds(dumps, json_values))
+        fields = data.draw(st.fixed_dictionaries({"faces": faces_field}, optional={
+            "index": form_text, "blend": st.sampled_from(["feather", "poisson", "x"]),
+            "colour": st.sampled_from(["lab", "lightness", "none", ""]), "min_face": form_text,
+            "format": st.sampled_from(["png", "json", "gif"])}))
+        send(c, "POST /v1/swap", "POST", "/v1/swap", files=files, data=fields)
+
+
 @fuzz_settings(CASES)
 @given(data=st.data())
 def test_every_route_survives_arbitrary_requests(api, data):
@@ -258,3 +300,5 @@ def test_server_targets_ran_their_cases():
     for target in ("GET /v1/generate", "POST /v1/generate", "POST /v1/morph", "POST /v1/breed", "POST /v1/edit",
                    "POST /v1/transform", "POST /v1/faces/from-image", "any route"):
         record(target, int(CASES * 0.9))
+    for target in ("POST /v1/invert", "POST /v1/swap"):  # the two share one test's cases
+        record(target, int(CASES * 0.3))

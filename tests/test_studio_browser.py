@@ -154,6 +154,30 @@ def test_morph_plays_and_sliders_edit(page):
     shot(page, "morph-edit")
 
 
+def test_invert_a_photo_then_swap_a_face_into_it(page, tmp_path):
+    from facegen.provenance import COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, digital_source_type, read_recipe
+
+    astronaut = Path(__file__).resolve().parent / "data" / "astronaut.jpg"
+    page.set_input_files("#invert-file", str(astronaut))
+    page.wait_for_function("document.getElementById('status').textContent.includes('from astronaut.jpg')",
+                           timeout=60_000)
+    assert page.locator("#kept li").count() == 1
+    assert page.get_attribute("#current", "alt") == "astronaut.jpg face 0"
+    inverted = page.evaluate("state.kept[0].inverted_from.length")
+    assert inverted == 1  # the face carries its inversion, so the server can refuse to swap it
+    page.click("#gallery li:nth-child(1) button")  # a face that does not exist
+    page.set_input_files("#swap-file", str(astronaut))
+    page.wait_for_selector("#swap-result:not([hidden])")
+    shot(page, "swap")
+    with page.expect_download() as info:
+        page.click("#swap-download")
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    assert path.name == "astronaut-swapped.png"
+    assert digital_source_type(path) == COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA
+    assert read_recipe(path)["op"] == "swap"
+
+
 def test_phone_width_has_no_sideways_scroll(page):
     page.set_viewport_size({"width": 375, "height": 812})
     page.wait_for_timeout(50)
@@ -168,6 +192,7 @@ def test_docs_page_lists_every_endpoint(browser, server):
     page.wait_for_selector("#endpoints section")
     text = page.inner_text("#endpoints")
     for path in ("/v1/model", "/v1/generate", "/v1/morph", "/v1/breed", "/v1/edit", "/v1/transform",
-                 "/v1/faces/from-image"):
+                 "/v1/faces/from-image", "/v1/invert", "/v1/swap", "/v1/remaster"):
         assert path in text
+    assert "multipart form:" in text and "steps: integer" in text
     page.close()

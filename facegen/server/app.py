@@ -5,6 +5,7 @@ import hmac
 import ipaddress
 import logging
 import re
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -18,7 +19,7 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..pipeline import FaceGenerator
-from .limits import BodyLimit, Limits, WorkQueue
+from .limits import BodyLimit, Busy, Limits, WorkQueue
 
 log = logging.getLogger("facegen.server")
 STUDIO = Path(__file__).resolve().parent / "studio"
@@ -33,9 +34,24 @@ class ServerState:
     def __init__(self, pipe: FaceGenerator, directions, limits: Limits):
         self.pipe, self.directions, self.limits = pipe, directions, limits
         self.queue = WorkQueue(limits.queue_depth, limits.max_wait_s)
+        self.long_jobs = 0  # inversions and remasters admitted (seconds each, not milliseconds)
+        self.long_job_s = 10.0  # running average, for Retry-After
 
-    async def run(self, fn):
-        return await self.queue.run(fn)
+    async def run(self, fn, long: bool = False):
+        """Run `fn` on the work queue. A `long` job (an inversion) is refused with 429 while another is
+        admitted: queued behind it, every other request would wait past the queue's patience."""
+        if not long:
+            return await self.queue.run(fn)
+        if self.long_jobs >= self.limits.long_jobs:
+            raise Busy(429, "the server is busy with another photo (inversion takes several seconds); "
+                            "try again shortly", self.long_job_s)
+        self.long_jobs += 1
+        start = time.monotonic()
+        try:
+            return await self.queue.run(fn)
+        finally:
+            self.long_jobs -= 1
+            self.long_job_s = 0.7 * self.long_job_s + 0.3 * (time.monotonic() - start)
 
     def check_count(self, name: str, value: int, limit: int, what: str):
         if value > limit:

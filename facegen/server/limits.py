@@ -32,10 +32,13 @@ class Limits:
     max_upload_pixels: int = 4096 * 4096
     queue_depth: int = 8  # inference jobs admitted at once (one runs, the rest wait)
     max_wait_s: float = 10.0  # a job that waited longer is dropped: its client has likely given up
+    long_jobs: int = 1  # photo inversions (invert, remaster) admitted at once; more get 429
+    max_invert_steps: int = 400  # optimisation steps per inverted face
+    max_invert_faces: int = 4  # faces one invert or remaster call works on (largest first)
 
     def __post_init__(self):
         for name in ("max_faces", "max_frames", "max_keys", "max_size", "max_upload_bytes",
-                     "max_upload_pixels", "queue_depth"):
+                     "max_upload_pixels", "queue_depth", "long_jobs", "max_invert_steps", "max_invert_faces"):
             if getattr(self, name) < 1:
                 raise ValueError(f"limit {name} must be at least 1")
         if self.max_keys < 2 or self.max_frames < 2:
@@ -48,7 +51,8 @@ class Limits:
     def public(self) -> dict:
         return {"max_faces": self.max_faces, "max_frames": self.max_frames, "max_keys": self.max_keys,
                 "max_size": self.max_size, "max_upload_bytes": self.max_upload_bytes,
-                "max_upload_pixels": self.max_upload_pixels}
+                "max_upload_pixels": self.max_upload_pixels, "max_invert_steps": self.max_invert_steps,
+                "max_invert_faces": self.max_invert_faces}
 
 
 class Busy(HTTPException):

@@ -4,6 +4,12 @@ A face travels as {"seed", "truncation", "w", "z"}: every JSON response carries
 faces in this shape, and every request takes them back as they came, so a
 client can keep a face and continue from it. With "w" (a base64 float32
 latent) the face is exactly that latent; with only "seed" it is made again.
+
+A face inverted from a photo (/v1/invert), and every face made from one, also
+carries "inverted_from": the inverted latents it descends from. Every endpoint
+passes them on to its outputs, and /v1/swap refuses a face too close to one
+(compose.rules.check_swap_source). Like the metadata in a latent file, a client
+can strip it: the rule stops mistakes, not forgery.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from ..provenance import encode_image
 MAX_SEED = 2**63 - 1
 FORMATS = ("png", "jpeg")
 MEDIA = {"png": "image/png", "jpeg": "image/jpeg"}
+MAX_ANCESTORS = 64  # inverted latents one face may carry
 
 
 class Latent(BaseModel):
@@ -35,6 +42,8 @@ class FaceRef(BaseModel):
     truncation: float = Field(1.0, ge=-2.0, le=2.0)
     w: Latent | None = None
     z: Latent | None = None
+    inverted_from: list[Latent] | None = Field(None, max_length=MAX_ANCESTORS,
+                                               description="photo inversions this face descends from")
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -99,8 +108,16 @@ class TransformRequest(Output):
 
 def to_face(ref: FaceRef, pipe: FaceGenerator) -> Face:
     """An explore Face from its JSON; ValueError (a 400) when the latent does not fit this model."""
+    ancestors = []
+    for k, lat in enumerate(ref.inverted_from or []):
+        a = _latent(lat, f"inverted_from[{k}]")
+        a = a[0] if a.dim() >= 2 and a.shape[0] == 1 else a
+        check_latent_shape(f"face.inverted_from[{k}]", a, pipe, "w")
+        ancestors.append(a)
     if ref.w is None:
-        return face_from_seed(pipe, ref.seed, ref.truncation)
+        face = face_from_seed(pipe, ref.seed, ref.truncation)
+        face.inverted_from = ancestors
+        return face
     w = _latent(ref.w, "w")
     w = w[0] if w.dim() >= 2 and w.shape[0] == 1 else w
     check_latent_shape("face.w", w, pipe, "w")
@@ -109,7 +126,19 @@ def to_face(ref: FaceRef, pipe: FaceGenerator) -> Face:
         z = _latent(ref.z, "z").reshape(-1)
         check_latent_shape("face.z", z, pipe, "z")
     label = f"seed {ref.seed}" if ref.seed is not None else "latent"
-    return Face(w, label, z, ref.truncation, ref.seed)
+    return Face(w, label, z, ref.truncation, ref.seed, ancestors)
+
+
+def ancestry_of(*faces: Face) -> list:
+    """The inverted latents any of `faces` descends from, each once: what a face made from them carries."""
+    out, seen = [], set()
+    for face in faces:
+        for w in face.inverted_from:
+            key = (tuple(w.shape), w.detach().float().numpy().tobytes())
+            if key not in seen:
+                seen.add(key)
+                out.append(w)
+    return out
 
 
 def _latent(lat: Latent, name: str):
@@ -126,11 +155,16 @@ def image_url(image, recipe: dict, fmt: str = "png", quality: int = 95) -> str:
 
 
 def face_json(image, recipe: dict, w, z=None, seed: int | None = None, truncation: float = 1.0,
-              label: str = "", out: Output | None = None, with_image: bool = True) -> dict:
-    """One face as every endpoint returns it: send it back as a FaceRef to continue from it."""
+              label: str = "", out: Output | None = None, with_image: bool = True,
+              inverted_from: list | None = None) -> dict:
+    """One face as every endpoint returns it: send it back as a FaceRef to continue from it.
+
+    `inverted_from`: the photo inversions it descends from (ancestry_of its inputs)."""
     out = out or Output()
     face = {"seed": seed, "truncation": truncation, "label": label, "w": encode_latent(w),
             "z": encode_latent(z) if z is not None else None}
+    if inverted_from:
+        face["inverted_from"] = [encode_latent(a) for a in inverted_from]
     if with_image:
         face["image"] = image_url(image, recipe, out.format, out.quality)
     return face

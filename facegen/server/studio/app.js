@@ -12,11 +12,12 @@ const FPS = 12;
 
 // ---- talking to the server ------------------------------------------------------------------
 
-async function api(path, body) {
+async function api(path, body, asBlob = false) {
   const options = body instanceof FormData ? { method: "POST", body }
     : body ? { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }
     : {};
   const response = await fetch(path, options);
+  if (response.ok && asBlob) return response.blob();
   let data = null;
   try { data = await response.json(); } catch (e) { /* not JSON: reported below */ }
   if (!response.ok) {
@@ -40,9 +41,10 @@ function adopt(face, name) {
   return face;
 }
 
-// What the API takes back: the latent when there is one (exact), else the seed.
+// What the API takes back: the latent when there is one (exact), else the seed; and the photo
+// inversions the face descends from, which the server carries on and /v1/swap checks.
 function ref(face) {
-  return { seed: face.seed, truncation: face.truncation, w: face.w, z: face.z };
+  return { seed: face.seed, truncation: face.truncation, w: face.w, z: face.z, inverted_from: face.inverted_from };
 }
 
 function release(faces) {
@@ -256,6 +258,44 @@ async function upload(file) {
   });
 }
 
+// ---- photos: invert into faces, swap the current face in ------------------------------------------
+
+async function invertPhoto(file) {
+  const form = new FormData();
+  form.append("file", file);
+  const stem = file.name.replace(/\.[^.]*$/, "");
+  const started = performance.now();
+  say(`inverting the faces in ${file.name}\u2026 (a few seconds a face)`);
+  await busy("invert", async () => {
+    const data = await api("/v1/invert", form);
+    const faces = data.faces.map((f) => adopt(f.face, `${stem}-face${f.index}.png`));
+    state.kept.push(...faces);
+    setCurrent(faces[0]);
+    renderAll();
+    const s = ((performance.now() - started) / 1000).toFixed(1);
+    const scores = data.faces.map((f) => `${f.psnr.toFixed(1)} dB`).join(", ");
+    say(`${faces.length} face${faces.length > 1 ? "s" : ""} from ${file.name} in ${s} s (${scores}): kept. ` +
+        `${data.notes.join(" ")}`.trim());
+  });
+}
+
+async function swapInto(file) {
+  if (!state.current) return say("make or keep a face first", true);
+  const form = new FormData();
+  form.append("file", file);
+  form.append("faces", JSON.stringify([ref(state.current)]));
+  await busy("swap", async () => {
+    const blob = await api("/v1/swap", form, true);
+    const old = $("swapped").src;
+    $("swapped").src = URL.createObjectURL(blob);
+    $("swap-download").href = $("swapped").src;
+    $("swap-download").download = `${file.name.replace(/\.[^.]*$/, "")}-swapped.png`;
+    $("swap-result").hidden = false;
+    if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+    say(`${state.current.label} swapped into ${file.name} (labelled as a composite)`);
+  });
+}
+
 // ---- wiring -------------------------------------------------------------------------------------
 
 function nudgeSeed(delta) {
@@ -281,6 +321,11 @@ function wire() {
   $("frame").addEventListener("input", () => { stopMorph(); showFrame(Number($("frame").value)); });
   $("reset-edits").addEventListener("click", () => state.base && setCurrent(state.base));
   $("upload").addEventListener("change", (e) => e.target.files[0] && upload(e.target.files[0]));
+  // Cleared after each pick, so that choosing the same photo again (another face, another try) works.
+  $("invert-file").addEventListener("change", (e) => { const f = e.target.files[0]; e.target.value = "";
+    if (f) invertPhoto(f); });
+  $("swap-file").addEventListener("change", (e) => { const f = e.target.files[0]; e.target.value = "";
+    if (f) swapInto(f); });
   document.addEventListener("keydown", (e) => {
     const typing = e.target.closest("input, select, textarea") && e.target.type !== "range";
     if (typing || e.ctrlKey || e.metaKey || e.altKey) return;

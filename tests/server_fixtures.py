@@ -3,6 +3,7 @@ import base64
 import io
 import warnings
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -45,7 +46,7 @@ def client(make_client):
 
 
 def pixels(data: bytes):
-    return list(Image.open(io.BytesIO(data)).convert("RGB").getdata())
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).tolist()
 
 
 def image_bytes(face: dict) -> bytes:

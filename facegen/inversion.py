@@ -32,6 +32,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .data.faces import CELEBA_CROP_TEMPLATE, FaceLocation, FaceTemplate, centre_crop, locate_faces
+from .data.images import is_grey
 from .explore.faces import Face, average_w
 from .pipeline import FaceGenerator
 
@@ -215,14 +216,6 @@ def invert_crop(pipe: FaceGenerator, crop: np.ndarray, steps: int = DEFAULT_STEP
 
 
 # ---- Photos
-
-def is_grey(rgb: np.ndarray) -> bool:
-    step = max(1, rgb.shape[0] * rgb.shape[1] // 250_000)  # a sample is enough to tell
-    flat = rgb.reshape(-1, 3)[::step].astype(np.int16)
-    # A black-and-white photo saved as a colour JPEG has a little chroma noise, hence a percentile.
-    spread = np.abs(flat - flat.mean(1, keepdims=True)).max(1)
-    return bool(np.percentile(spread, 99) <= 4)
-
 
 def read_photo(path: str | Path, max_pixels: int | None = None) -> tuple[np.ndarray, list[str]]:
     """An upright RGB array and notes on what was converted; InversionError naming the file if unusable."""

@@ -36,8 +36,9 @@ def add_invert_arguments(p: argparse.ArgumentParser) -> None:
 def run_invert(args) -> int:
     from ..data.faces import CELEBA_CROP_TEMPLATE, FFHQ_TEMPLATE
     from ..data.images import file_sha256
-    from ..inversion import (DEFAULT_STEPS, InversionError, find_crops, invert_crop, is_grey, output_paths,
-                             read_photo, save_inversion)
+    from ..data.images import is_grey
+    from ..inversion import (DEFAULT_STEPS, InversionError, find_crops, invert_crop, output_paths, read_photo,
+                             save_inversion)
     from .faceargs import load_pipe
     from .generate import check_output_dir
     from . import CLIError

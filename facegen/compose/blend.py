@@ -58,14 +58,6 @@ def to_photo(frame_img: np.ndarray, matrix: np.ndarray, roi, interp) -> np.ndarr
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def is_grey(rgb: np.ndarray, tolerance: int = 2) -> bool:
-    """Greyscale, allowing the faint colour noise of a grey picture saved as a colour JPEG."""
-    step = max(1, rgb.shape[0] * rgb.shape[1] // 250_000)  # a sample is enough to tell
-    flat = rgb.reshape(-1, 3)[::step].astype(np.int16)
-    return bool(np.abs(flat[:, 0] - flat[:, 1]).max() <= tolerance
-                and np.abs(flat[:, 1] - flat[:, 2]).max() <= tolerance)
-
-
 def is_toned(rgb: np.ndarray) -> bool:
     """One hue throughout (sepia, cyanotype): every coloured pixel's Lab hue within a few degrees.
 

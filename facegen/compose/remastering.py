@@ -15,10 +15,11 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from ..data.images import is_grey
 from ..explore.recipes import pack
 from ..pipeline import FaceGenerator, check_truncation
 from .align import DEFAULT_MIN_FACE, ComposeError, PhotoFace, crop_face, find_faces
-from .blend import is_grey, is_toned, paste
+from .blend import is_toned, paste
 from .output import before_after
 from .swap import render_at
 

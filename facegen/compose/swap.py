@@ -13,9 +13,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from ..data.images import is_grey
 from ..pipeline import FaceGenerator, encode_latent
 from .align import DEFAULT_MIN_FACE, ComposeError, PhotoFace, find_faces
-from .blend import is_grey, paste
+from .blend import paste
 from .rules import check_swap_source
 
 

@@ -149,3 +149,12 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def is_grey(rgb: np.ndarray) -> bool:
+    """A black-and-white picture, even one saved as a colour JPEG (whose faint chroma noise a
+    99th percentile of the per-pixel channel spread ignores)."""
+    step = max(1, rgb.shape[0] * rgb.shape[1] // 250_000)  # a sample is enough to tell
+    flat = rgb.reshape(-1, 3)[::step].astype(np.int16)
+    spread = np.abs(flat - flat.mean(1, keepdims=True)).max(1)
+    return bool(np.percentile(spread, 99) <= 4)

@@ -300,7 +300,8 @@ async def invert(request: Request, file: UploadFile = File(description="a PNG or
                  steps: int = Form(DEFAULT_INVERT_STEPS, ge=1, description="optimisation steps per face"),
                  index: int | None = Form(None, ge=0, description="only this face (0 is the largest)"),
                  aligned: bool = Form(False, description="the picture is already a face crop: no detection")):
-    from ..inversion import find_crops, invert_crop, is_grey
+    from ..data.images import is_grey
+    from ..inversion import find_crops, invert_crop
 
     s = state(request)
     s.check_count("steps", steps, s.limits.max_invert_steps, "inversion steps")

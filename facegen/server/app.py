@@ -212,9 +212,10 @@ def create_app(model: FaceGenerator | str | Path = "default", token: str | None 
         log.exception("%s %s failed", request.method, request.url.path)
         return _error(500, "internal error (the server log has the details)")
 
-    from .api import router
+    from . import api, photos
 
-    app.include_router(router)
+    app.include_router(api.router)
+    app.include_router(photos.router)
 
     @app.get("/docs", include_in_schema=False)
     async def docs():

@@ -31,8 +31,9 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-from .data.faces import CELEBA_CROP_TEMPLATE, FaceLocation, FaceTemplate, centre_crop, locate_faces
-from .data.images import is_grey
+from .data.faces import (CELEBA_CROP_TEMPLATE, FaceLocation, FaceSearchError, FaceTemplate, NoFaceFound, centre_crop,
+                         faces_at, locate_faces)
+from .data.images import PhotoError, is_grey, read_photo
 from .explore.faces import Face, average_w
 from .pipeline import FaceGenerator
 
@@ -217,60 +218,36 @@ def invert_crop(pipe: FaceGenerator, crop: np.ndarray, steps: int = DEFAULT_STEP
 
 # ---- Photos
 
-def read_photo(path: str | Path, max_pixels: int | None = None) -> tuple[np.ndarray, list[str]]:
-    """An upright RGB array and notes on what was converted; InversionError naming the file if unusable."""
-    from .data.images import DEFAULT_MAX_PIXELS, Skip, read_image
-
-    path = Path(path)
-    if path.is_dir():
-        raise InversionError(f"{path}: is a folder; give one image file")
-    try:
-        rgb = read_image(path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
-    except Skip as e:
-        raise InversionError(f"{path}: {e}") from None
-    notes = []
-    with Image.open(path) as im:  # decoded fine above; only the header is read here
-        if im.mode == "CMYK":
-            notes.append(f"{path.name}: CMYK image, converted to RGB")
-    return rgb, notes
-
-
 def find_crops(pipe: FaceGenerator, rgb: np.ndarray, source: str, index: int | None = None, aligned: bool = False,
                crop: float = 1.0, template: FaceTemplate | None = None,
                min_face: float | None = None) -> list[FaceLocation]:
     """The faces to invert: aligned like the model's training faces, largest first.
 
-    `min_face`: the fewest photo pixels across a face's frame (default: half the model resolution;
-    below that the crop is mostly upsampling blur and the inversion a guess)."""
+    `min_face`: the fewest photo pixels across a face's aligned frame (data.faces.pick_faces; default:
+    half the model resolution, below which the crop is mostly upsampling blur and the inversion a guess)."""
     size = pipe.config.resolution
-    if aligned:
-        # The whole picture is the face: the matrix is the centre crop's scale and shift.
-        h, w = rgb.shape[:2]
-        side = max(1, round(min(h, w) * crop))
-        s = size / side
-        m = np.array([[s, 0, -s * ((w - side) // 2)], [0, s, -s * ((h - side) // 2)]], dtype=np.float64)
-        t = template or CELEBA_CROP_TEMPLATE
-        eyes = [((0.5 + d * t.eye_distance / 2) * size, t.eye_y * size) for d in (-1, 1)]
-        inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
-        eyes = [tuple(inv @ np.array([x, y, 1.0])) for x, y in eyes]
-        faces = [FaceLocation((0, 0, w, h), eyes[0], eyes[1], False, m, size, centre_crop(rgb, size, crop))]
-    else:
-        found = locate_faces(rgb, size, template or CELEBA_CROP_TEMPLATE)
-        if not found:
-            raise InversionError(f"{source}: no face found (faces must be roughly frontal; "
-                                 "for a picture that is already a face crop, use --aligned)")
-        need = min_face or MIN_FACE_FRACTION * size
-        faces = [f for f in found if f.face_side >= need]
-        if not faces:
-            sides = ", ".join(f"{f.face_side:.0f}" for f in found[:5])
-            raise InversionError(f"{source}: the face is too small to use ({sides} pixels across the "
-                                 f"face's frame; at least {need:.0f} needed, see --min-face)")
-    if index is not None:
-        if not 0 <= index < len(faces):
-            raise InversionError(f"{source}: has {len(faces)} usable face{'s' if len(faces) != 1 else ''} "
-                                 f"(index 0 to {len(faces) - 1}, largest first); index {index} is not one")
-        faces = [faces[index]]
-    return faces
+    t = template or CELEBA_CROP_TEMPLATE
+    chosen = None if index is None else [index]
+    try:
+        if aligned:
+            return faces_at([_whole_picture(rgb, size, crop, t)], chosen)
+        return locate_faces(rgb, size, t, min_side=min_face or MIN_FACE_FRACTION * size, index=chosen)
+    except NoFaceFound as e:
+        raise InversionError(f"{source}: {e}; for a picture that is already a face crop, use --aligned") from None
+    except FaceSearchError as e:
+        raise InversionError(f"{source}: {e}") from None
+
+
+def _whole_picture(rgb: np.ndarray, size: int, crop: float, t: FaceTemplate) -> FaceLocation:
+    """An already aligned picture as one face: the matrix is the centre crop's scale and shift."""
+    h, w = rgb.shape[:2]
+    side = max(1, round(min(h, w) * crop))
+    s = size / side
+    m = np.array([[s, 0, -s * ((w - side) // 2)], [0, s, -s * ((h - side) // 2)]], dtype=np.float64)
+    eyes = [((0.5 + d * t.eye_distance / 2) * size, t.eye_y * size) for d in (-1, 1)]
+    inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
+    eyes = [tuple(inv @ np.array([x, y, 1.0])) for x, y in eyes]
+    return FaceLocation((0, 0, w, h), eyes[0], eyes[1], False, m, size, centre_crop(rgb, size, crop))
 
 
 def invert_photo(pipe: FaceGenerator, photo, index: int | None = None, aligned: bool = False, crop: float = 1.0,
@@ -280,7 +257,10 @@ def invert_photo(pipe: FaceGenerator, photo, index: int | None = None, aligned: 
     """Every face in a photo (a path or an RGB uint8 array), aligned and inverted; see the module docstring."""
     if isinstance(photo, (str, Path)):
         source = str(photo)
-        rgb, notes = read_photo(photo, max_pixels)
+        try:
+            rgb, notes = read_photo(photo, max_pixels)
+        except PhotoError as e:
+            raise InversionError(str(e)) from None
     else:
         source, rgb, notes = "image", np.asarray(photo), []
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:

@@ -1,4 +1,4 @@
-"""What `facegen swap` and `facegen remaster` share: reading the photo, faces to touch, output checks."""
+"""What `facegen swap` and `facegen remaster` share: photo options, faces to touch, output checks."""
 from __future__ import annotations
 
 import argparse
@@ -7,12 +7,15 @@ from pathlib import Path
 from .generate import _bounded
 
 MAX_PIXELS = 50_000_000
+# data.faces.DEFAULT_MIN_FACE, not imported: that would load numpy for every command's --help.
+DEFAULT_MIN_FACE = 32
 
 
 def add_photo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", help="only these faces, largest first from 0 (e.g. 0 or 0,2); default: all")
-    p.add_argument("--min-face", type=_bounded(int, 16, 4096, "--min-face"), default=32,
-                   help="faces narrower than this many pixels are too small to use (default 32)")
+    p.add_argument("--min-face", type=_bounded(int, 16, 4096, "--min-face"), default=DEFAULT_MIN_FACE,
+                   help="skip faces framed by fewer photo pixels than this: the side of the square each face "
+                        f"is aligned into, about 3.7 times its eye distance (default {DEFAULT_MIN_FACE})")
     p.add_argument("--blend", choices=("feather", "poisson"), default="feather",
                    help="feathered mask (default) or Poisson (gradient-domain) blending inside the mask")
     p.add_argument("--max-pixels", type=_bounded(int, 1, 1_000_000_000, "--max-pixels"), default=MAX_PIXELS,
@@ -32,20 +35,6 @@ def parse_index(text: str | None) -> list[int] | None:
     if not values or min(values) < 0 or len(set(values)) != len(values):
         raise CLIError(f"--index takes distinct face numbers from 0, not {text!r}")
     return values
-
-
-def read_photo(path: str, max_pixels: int):
-    """The photo as uint8 RGB (grey, CMYK, 16-bit converted; EXIF rotation applied), or a CLIError."""
-    from ..data.images import Skip, read_image
-    from . import CLIError
-
-    p = Path(path)
-    if not p.is_file():
-        raise CLIError(f"{p}: no such file")
-    try:
-        return read_image(p, max_pixels=max_pixels)
-    except Skip as e:
-        raise CLIError(f"{p}: {e}") from None
 
 
 def png_output(path: str | Path, overwrite: bool) -> Path:

@@ -25,7 +25,8 @@ def add_invert_arguments(p: argparse.ArgumentParser) -> None:
                    help="how the model's training faces were framed: celeba (the bundled models: "
                         "prepare --aligned --crop 0.8) or ffhq (prepare with detection)")
     p.add_argument("--min-face", type=_bounded(int, 1, 100_000, "--min-face"), default=None,
-                   help="skip faces framed by fewer photo pixels than this (default: half the model resolution)")
+                   help="skip faces framed by fewer photo pixels than this: the side of the square each face is "
+                        "aligned into, about 3.7 times its eye distance (default: half the model resolution)")
     p.add_argument("--seed", type=_bounded(int, 0, 2**31 - 1, "--seed"), default=0,
                    help="nudges the starting point (different seeds, slightly different results)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
@@ -35,24 +36,20 @@ def add_invert_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_invert(args) -> int:
     from ..data.faces import CELEBA_CROP_TEMPLATE, FFHQ_TEMPLATE
-    from ..data.images import file_sha256
-    from ..data.images import is_grey
-    from ..inversion import (DEFAULT_STEPS, InversionError, find_crops, invert_crop, output_paths, read_photo,
-                             save_inversion)
+    from ..data.images import file_sha256, is_grey, read_photo
+    from ..inversion import DEFAULT_STEPS, InversionError, find_crops, invert_crop, output_paths, save_inversion
     from .faceargs import load_pipe
     from .generate import check_output_dir
     from . import CLIError
 
     image = Path(args.image)
-    if not image.exists():
-        raise CLIError(f"{image}: no such file")
+    rgb, notes = read_photo(image)  # before check_output_dir, which creates the folder
     out = Path(args.out)
     check_output_dir(out)
     pipe = load_pipe(args)
     template = CELEBA_CROP_TEMPLATE if args.template == "celeba" else FFHQ_TEMPLATE
     start = time.perf_counter()
     try:
-        rgb, notes = read_photo(image)
         faces = find_crops(pipe, rgb, str(image), args.index, args.aligned, args.crop, template, args.min_face)
     except InversionError as e:
         raise CLIError(str(e)) from None

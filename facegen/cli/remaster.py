@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .composeargs import add_photo_arguments, parse_index, png_output, read_photo
+from .composeargs import add_photo_arguments, parse_index, png_output
 from .faceargs import add_model_arguments
 from .generate import _bounded
 
@@ -49,6 +49,7 @@ def parse_edit(text: str, args, pipe):
 def run_remaster(args) -> int:
     from ..compose import ComposeError, remaster
     from ..compose.output import save_composites, source_record
+    from ..data.images import read_photo
     from . import CLIError
     from .faceargs import load_pipe, print_notes
 
@@ -59,7 +60,7 @@ def run_remaster(args) -> int:
     out = png_output(out_dir / f"{stem}_remastered.png", args.overwrite)
     sheet = png_output(out_dir / f"{stem}_before_after.png", args.overwrite)
     index = parse_index(args.index)
-    rgb = read_photo(args.artwork, args.max_pixels)
+    rgb, read_notes = read_photo(args.artwork, args.max_pixels)
     pipe = load_pipe(args)
     edit = parse_edit(args.edit, args, pipe) if args.edit else None
     try:
@@ -69,7 +70,7 @@ def run_remaster(args) -> int:
     except ComposeError as e:
         raise CLIError(str(e)) from None
     recipe = dict(result.recipe, photo=source_record(args.artwork, rgb.shape), edit_spec=args.edit)
-    print_notes(result.notes)
+    print_notes(read_notes + result.notes)
     save_composites([(result.image, out, recipe),
                      (result.before_after, sheet, dict(recipe, sheet="before_after"))], args.overwrite)
     print(f"{out}  ({len(result.faces)} face{'s' if len(result.faces) != 1 else ''} remastered)\n{sheet}")

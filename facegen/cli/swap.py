@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .composeargs import add_photo_arguments, parse_index, png_output, read_photo
+from .composeargs import add_photo_arguments, parse_index, png_output
 from .faceargs import FACE_HELP, add_model_arguments
 
 
@@ -24,13 +24,14 @@ def add_swap_arguments(p: argparse.ArgumentParser) -> None:
 def run_swap(args) -> int:
     from ..compose import ComposeError, swap_faces
     from ..compose.output import save_composites, source_record
+    from ..data.images import read_photo
     from ..explore.faces import expand_refs
     from . import CLIError
     from .faceargs import faces, load_pipe, print_notes
 
     out = png_output(args.out or f"{Path(args.photo).stem}_swapped.png", args.overwrite)
     index = parse_index(args.index)
-    photo = read_photo(args.photo, args.max_pixels)
+    photo, read_notes = read_photo(args.photo, args.max_pixels)
     pipe = load_pipe(args)
     refs = expand_refs(args.face)
     sources = faces(args, pipe, refs)
@@ -40,7 +41,7 @@ def run_swap(args) -> int:
     except ComposeError as e:
         raise CLIError(str(e)) from None
     recipe = dict(result.recipe, photo=source_record(args.photo, photo.shape), sources=refs)
-    print_notes(result.notes)
+    print_notes(read_notes + result.notes)
     save_composites([(result.image, out, recipe)], args.overwrite)
     print(f"{out}  ({len(result.faces)} face{'s' if len(result.faces) != 1 else ''} replaced; labelled as a "
           "composite with AI-generated content)")

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.faces import CELEBA_CROP_TEMPLATE, align_matrix, warp_face
+from ..data.faces import CELEBA_CROP_TEMPLATE, DEFAULT_MIN_FACE, FaceSearchError, align_matrix, pick_faces, warp_face
 
 TEMPLATE = CELEBA_CROP_TEMPLATE
-DEFAULT_MIN_FACE = 32
 
 
 class ComposeError(ValueError):
@@ -62,33 +61,19 @@ class PhotoFace:
                 "right_eye": [round(float(v), 2) for v in self.right_eye], "eyes_found": self.eyes_found}
 
 
-def find_faces(rgb: np.ndarray, source: str, min_face: int = DEFAULT_MIN_FACE,
+def find_faces(rgb: np.ndarray, source: str, min_face: float = DEFAULT_MIN_FACE,
                index: list[int] | None = None) -> list[PhotoFace]:
-    """The faces in a photo, largest first, with their framing; a ComposeError when none is usable."""
-    from ..data.faces import FaceFinder
+    """The faces in a photo, largest first, with their framing; a ComposeError when none is usable.
 
-    # Look for faces smaller than the limit too, so that "too small" can be told from "none".
-    found = FaceFinder(min_face=min(16, min_face)).find(rgb)
-    found.sort(key=lambda f: -f.box[2] * f.box[3])
-    if not found:
-        raise ComposeError(f"{source}: no face found (faces must be roughly frontal and at least "
-                           f"{min_face} pixels wide)")
-    usable = [f for f in found if f.box[2] >= min_face]
-    if not usable:
-        widths = ", ".join(str(f.box[2]) for f in found[:5])
-        raise ComposeError(f"{source}: the face{'s' if len(found) > 1 else ''} found "
-                           f"{'are' if len(found) > 1 else 'is'} too small to use ({widths} pixels wide; "
-                           f"at least {min_face} needed, see --min-face)")
+    `min_face`: the fewest photo pixels across a face's aligned frame (data.faces.pick_faces).
+    """
+    try:
+        found = pick_faces(rgb, min_face, index, TEMPLATE)
+    except FaceSearchError as e:
+        raise ComposeError(f"{source}: {e}") from None
     # align_matrix is linear in the crop size: at size 1 it gives the frame of side 1.
-    faces = [PhotoFace(f.box, f.left_eye, f.right_eye, f.eyes_found, align_matrix(f.left_eye, f.right_eye, 1))
-             for f in usable]
-    if index is not None:
-        bad = [i for i in index if not 0 <= i < len(faces)]
-        if bad:
-            raise ComposeError(f"{source}: has {len(faces)} usable face{'s' if len(faces) != 1 else ''} "
-                               f"(index 0 to {len(faces) - 1}, largest first); --index {bad[0]} is not one")
-        faces = [faces[i] for i in index]
-    return faces
+    return [PhotoFace(f.box, f.left_eye, f.right_eye, f.eyes_found, align_matrix(f.left_eye, f.right_eye, 1, TEMPLATE))
+            for f in found]
 
 
 def crop_face(rgb: np.ndarray, face: PhotoFace, size: int) -> np.ndarray:

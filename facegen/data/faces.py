@@ -8,6 +8,7 @@ a fixed quarter of the crop, the eyes a little above the centre.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -263,13 +264,79 @@ def warp_face(rgb: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def locate_faces(rgb: np.ndarray, size: int, template: FaceTemplate = CELEBA_CROP_TEMPLATE,
-                 finder: FaceFinder | None = None) -> list[FaceLocation]:
-    """Every face the detector finds, largest first, each aligned to `template` at size x size."""
-    finder = finder or FaceFinder(min_face=20)
+# ---- Which faces of a photo to use: one rule for inversion, swap and remaster.
+
+DETECT_MIN_BOX = 20  # the face cascade's smallest box; faces below any limit are still found, to be called too small
+# The limit where no model resolution sets one (swap, remaster), in photo pixels across the aligned frame:
+# half the bundled models' 64, the inversion's default for them, so all three refuse the same faces.
+DEFAULT_MIN_FACE = 32
+
+
+class FaceSearchError(ValueError):
+    """A photo that gives no face to use; the message says why, without the file (the caller adds it)."""
+
+
+class NoFaceFound(FaceSearchError):
+    pass
+
+
+class FacesTooSmall(FaceSearchError):
+    pass
+
+
+class NoSuchFace(FaceSearchError):
+    pass
+
+
+def frame_side(face: Face, template: FaceTemplate = CELEBA_CROP_TEMPLATE) -> float:
+    """Photo pixels across the square that `face` is aligned into (FaceLocation.face_side, without warping).
+
+    This, not the detector's box, decides how much a crop is magnified to the model's resolution.
+    """
+    dist = float(np.hypot(face.right_eye[0] - face.left_eye[0], face.right_eye[1] - face.left_eye[1])) or 1.0
+    return dist / template.eye_distance
+
+
+def pick_faces(rgb: np.ndarray, min_side: float = 0.0, index: Sequence[int] | None = None,
+               template: FaceTemplate = CELEBA_CROP_TEMPLATE, finder: FaceFinder | None = None) -> list[Face]:
+    """The faces to use, largest box first: those whose frame_side is at least `min_side`, then only
+    those at `index` (positions among them) when given.
+
+    Raises NoFaceFound, FacesTooSmall or NoSuchFace, each saying what was found.
+    """
+    finder = finder or FaceFinder(min_face=DETECT_MIN_BOX)
     found = sorted(finder.find(rgb), key=lambda f: -f.box[2] * f.box[3])
+    if not found:
+        raise NoFaceFound("no face found (faces must be roughly frontal)")
+    sides = [frame_side(f, template) for f in found]
+    usable = [f for f, side in zip(found, sides) if side >= min_side]
+    if not usable:
+        many = len(found) > 1
+        listed = ", ".join(f"{side:.0f}" for side in sides[:5])
+        raise FacesTooSmall(f"the face{'s' if many else ''} found {'are' if many else 'is'} too small to use "
+                            f"({listed} photo pixels across the face's aligned frame; at least {min_side:.0f} "
+                            "needed, see --min-face)")
+    return faces_at(usable, index)
+
+
+def faces_at(faces: list, index: Sequence[int] | None) -> list:
+    """faces[i] for each i in `index` (all of them when None); NoSuchFace names the first not there."""
+    if index is None:
+        return faces
+    bad = [i for i in index if not 0 <= i < len(faces)]
+    if bad:
+        n = len(faces)
+        raise NoSuchFace(f"has {n} usable face{'s' if n != 1 else ''} (index 0 to {n - 1}, largest first); "
+                         f"--index {bad[0]} is not one")
+    return [faces[i] for i in index]
+
+
+def locate_faces(rgb: np.ndarray, size: int, template: FaceTemplate = CELEBA_CROP_TEMPLATE,
+                 finder: FaceFinder | None = None, min_side: float = 0.0,
+                 index: Sequence[int] | None = None) -> list[FaceLocation]:
+    """pick_faces' faces, each aligned to `template` at size x size; its errors when there are none."""
     out = []
-    for face in found:
+    for face in pick_faces(rgb, min_side, index, template, finder):
         m = align_matrix(face.left_eye, face.right_eye, size, template)
         out.append(FaceLocation(face.box, face.left_eye, face.right_eye, face.eyes_found, m, size,
                                 warp_face(rgb, m, size)))

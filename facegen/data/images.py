@@ -142,6 +142,37 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8).copy()
 
 
+class PhotoError(ValueError):
+    """One photo given by a user that cannot be used; the message names the file, `problem` says why."""
+
+    def __init__(self, path: Path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.problem = problem
+
+
+def read_photo(path: str | Path, max_pixels: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """One photo as read_image decodes it, and notes on conversions worth telling the user about.
+
+    For a single named file (invert, swap, remaster, uploads), where `Skip` would be the wrong word.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise PhotoError(path, "is a folder; give one image file")
+    if not path.exists():
+        raise PhotoError(path, "no such file")
+    try:
+        rgb = read_image(path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+    except Skip as e:
+        raise PhotoError(path, str(e)) from None
+    notes = []
+    # A CMYK file's colours are only approximated in RGB, so the user is told. Only the header is read
+    # again; max_pixels was checked above, so Pillow's own bomb limit must not veto a larger one.
+    with _own_pixel_limit(), Image.open(path) as im:
+        if im.mode == "CMYK":
+            notes.append(f"{path.name}: CMYK image, converted to RGB")
+    return rgb, notes
+
+
 def file_sha256(path: str | Path) -> str:
     """The SHA-256 of a file, read in 1 MiB blocks (photos can be large)."""
     h = hashlib.sha256()

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException
 
+from ..data.faces import DEFAULT_MIN_FACE
 from ..explore.faces import collapse
 from ..explore.recipes import latent_recipe
 from ..provenance import COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, encode_image
@@ -27,10 +28,12 @@ from .schemas import FaceRef, face_json, to_face
 router = APIRouter(prefix="/v1")
 DEFAULT_INVERT_STEPS = 200  # half the CLI's 400: a few seconds a face on one core
 FACE_LIST = TypeAdapter(list[FaceRef])
+MIN_FACE_HELP = ("smallest face used: photo pixels across the square it is aligned into, about 3.7 times "
+                 "its eye distance")
 
 def read_photo(data: bytes, what: str, limits) -> np.ndarray:
-    """An uploaded photo as upright uint8 RGB (grey, CMYK, 16-bit converted), decoded as the CLI decodes files."""
-    from ..data.images import Skip, read_image
+    """An upload decoded as data.images.read_photo decodes a file (read_upload has checked its limits)."""
+    from ..data.images import PhotoError, read_photo as read_file
 
     suffix = ".png" if data[:4] == b"\x89PNG" else ".jpg"
     with tempfile.TemporaryDirectory(prefix="facegen-upload-") as tmp:
@@ -38,9 +41,9 @@ def read_photo(data: bytes, what: str, limits) -> np.ndarray:
         with open(path, "wb") as f:
             f.write(data)
         try:
-            return read_image(path, max_pixels=limits.max_upload_pixels)
-        except Skip as e:
-            raise HTTPException(400, f"{what} is not a usable image ({e})") from None
+            return read_file(path, limits.max_upload_pixels)[0]
+        except PhotoError as e:  # e.problem: the message without our temporary path
+            raise HTTPException(400, f"{what} is not a usable image ({e.problem})") from None
 
 
 def upload_name(file: UploadFile) -> str:
@@ -153,7 +156,7 @@ async def swap(request: Request, file: UploadFile = File(description="a PNG or J
                index: str | None = Form(None, description="which faces to replace, like 0 or 0,2 (0 the largest)"),
                blend: str = Form("feather", pattern="^(feather|poisson)$"),
                colour: str = Form("lab", pattern="^(lab|lightness|none)$"),
-               min_face: int = Form(32, ge=8, le=4096, description="smallest face replaced, in photo pixels"),
+               min_face: int = Form(DEFAULT_MIN_FACE, ge=8, le=4096, description=MIN_FACE_HELP),
                format: str = Form("png", pattern="^(png|json)$", description="png: the image; json: a data: URL")):
     from ..compose import swap_faces
 
@@ -187,7 +190,7 @@ async def remaster_photo(request: Request, file: UploadFile = File(description="
                          palette: bool = Form(False, description="take the artwork's colours"),
                          colour: bool = Form(False, description="colour faces in a greyscale artwork"),
                          blend: str = Form("feather", pattern="^(feather|poisson)$"),
-                         min_face: int = Form(32, ge=8, le=4096, description="smallest face, in photo pixels"),
+                         min_face: int = Form(DEFAULT_MIN_FACE, ge=8, le=4096, description=MIN_FACE_HELP),
                          format: str = Form("png", pattern="^(png|json)$",
                                             description="png: the image; json: it and the before/after sheet")):
     from ..compose import find_faces, remaster

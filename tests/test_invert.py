@@ -206,6 +206,8 @@ def test_bad_photos_are_refused_with_the_file_named_and_nothing_written(photo, t
     err = cli_error([tmp_path / "face.png", "--out", out, "--index", "3"], capsys)
     assert "face.png" in err and "index 3 is not one" in err
     assert list(out.iterdir()) == []
+    err = cli_error([tmp_path / "sky.png", "--out", tmp_path / "new"], capsys)
+    assert "no face found" in err and not (tmp_path / "new").exists()
 
 
 def test_grey_and_cmyk_photos_are_converted_with_a_note(pipe, photo, tmp_path):

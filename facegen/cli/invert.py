@@ -43,9 +43,12 @@ def run_invert(args) -> int:
     from . import CLIError
 
     image = Path(args.image)
-    rgb, notes = read_photo(image)  # before check_output_dir, which creates the folder
+    # The photo is read and its faces found before check_output_dir creates the folder: a refused
+    # photo leaves nothing behind.
+    rgb, notes = read_photo(image)
     out = Path(args.out)
-    check_output_dir(out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"{out}: exists and is not a folder")
     pipe = load_pipe(args)
     template = CELEBA_CROP_TEMPLATE if args.template == "celeba" else FFHQ_TEMPLATE
     start = time.perf_counter()
@@ -53,6 +56,7 @@ def run_invert(args) -> int:
         faces = find_crops(pipe, rgb, str(image), args.index, args.aligned, args.crop, template, args.min_face)
     except InversionError as e:
         raise CLIError(str(e)) from None
+    check_output_dir(out)
     ks = [args.index] if args.index is not None else list(range(len(faces)))
     plans = [output_paths(out, image.stem, k) for k in ks]
     if not args.overwrite:

@@ -55,7 +55,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="sample grid and loss curve every N kimg (default 5)")
     p.add_argument("--keep", type=_bounded(int, 1, 1000, "--keep"), default=3, help="checkpoints to keep (default 3)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                   help="auto: bf16 autocast where the CPU/GPU does bf16 natively")
+                   help="auto: time fp32 and bf16 autocast on the model at start and keep the faster")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: a GPU when there is one")
     p.add_argument("--resume", action="store_true", help="insist on continuing from a checkpoint in RUN_DIR")
     p.add_argument("--name", help="model name in the exported file (default: RUN_DIR's name)")

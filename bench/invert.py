@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python bench/invert.py            # 100 faces; writes bench/results/invert.{json,md}
     python bench/invert.py -n 10 --set SSIM_WEIGHT=0.1  # while tuning (writes invert_dev.*)
     python bench/invert.py --detect                     # through face detection + alignment instead
+    python bench/invert.py --generated -n 20 --steps 100  # faces the model made (seeds 0..n-1): exact latents exist
     python bench/invert.py --measure-template           # where the eyes sit in the models' framing
 
 Targets are the first N photos (sorted by name) of ../shared/data/celeba/test framed as the
@@ -64,6 +65,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=TEST, help="CelebA test photos")
     ap.add_argument("--model", default="default")
     ap.add_argument("--detect", action="store_true", help="find and align the face instead of the centre crop")
+    ap.add_argument("--generated", action="store_true",
+                    help="invert the model's own faces (seeds 0..n-1, truncation 1) instead of photos")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="override a facegen.inversion constant (tuning; results go to invert_dev.*)")
     ap.add_argument("--measure-template", action="store_true")
@@ -87,26 +90,29 @@ def main() -> None:
         setattr(inversion, name, type(getattr(inversion, name))(value))
     steps = args.steps or inversion.DEFAULT_STEPS
     pipe = FaceGenerator.from_pretrained(args.model)
+    if args.generated:
+        targets = [(f"seed {s}", np.asarray(pipe(seeds=[s]).images[0])) for s in range(args.n)]
+    else:
+        targets = [(path.name, read_image(path)) for path in photos(args.data, args.n)]
     rows, pairs = [], []
     start = time.perf_counter()
-    for i, path in enumerate(photos(args.data, args.n)):
-        rgb = read_image(path)
-        target = centre_crop(rgb, pipe.config.resolution, CROP)
+    for i, (label, rgb) in enumerate(targets):
+        target = rgb if args.generated else centre_crop(rgb, pipe.config.resolution, CROP)
         if args.detect:
             try:
                 (loc, inv), = inversion.invert_photo(pipe, rgb, index=0, steps=steps)
             except inversion.InversionError as e:
-                print(f"{path.name}: {e}")
-                rows.append({"file": path.name, "error": str(e)})
+                print(f"{label}: {e}")
+                rows.append({"file": label, "error": str(e)})
                 continue
         else:
             inv = inversion.invert_crop(pipe, target, steps=steps)
         psnr, ssim = inversion.image_scores(np.asarray(inv.image), np.asarray(inv.target))
-        rows.append({"file": path.name, "psnr": round(psnr, 3), "ssim": round(ssim, 4),
+        rows.append({"file": label, "psnr": round(psnr, 3), "ssim": round(ssim, 4),
                      "seconds": round(inv.seconds, 3), "steps": inv.steps})
         if len(pairs) < 2 * SHEET_PAIRS:
             pairs += [inv.target, inv.image]
-        print(f"{i + 1:4d} {path.name}  PSNR {psnr:6.2f} dB  SSIM {ssim:.3f}  {inv.seconds:5.2f} s  "
+        print(f"{i + 1:4d} {label}  PSNR {psnr:6.2f} dB  SSIM {ssim:.3f}  {inv.seconds:5.2f} s  "
               f"{inv.steps} steps", flush=True)
     done = [r for r in rows if "psnr" in r]
     if not done:
@@ -114,16 +120,18 @@ def main() -> None:
     summary = {key: {"mean": round(statistics.fmean(r[key] for r in done), 4),
                      "median": round(statistics.median(r[key] for r in done), 4)}
                for key in ("psnr", "ssim", "seconds", "steps")}
-    dev = bool(args.set) or args.n < 100 or args.steps is not None
-    name = ("invert_detect" if args.detect else "invert") + ("_dev" if dev else "")
+    dev = bool(args.set) or (not args.generated and (args.n < 100 or args.steps is not None))
+    name = ("invert_generated" if args.generated else "invert_detect" if args.detect else "invert") + ("_dev" if dev else "")
     results = {"machine": machine(), "torch_threads": torch.get_num_threads(), "model": pipe.model_info(),
                "faces": len(rows), "inverted": len(done), "max_steps": steps, "detect": args.detect,
-               "framing": f"centre {CROP} crop of {args.data.name}/ photos (sorted, first {args.n})",
+               "framing": (f"the model's own faces, seeds 0-{args.n - 1}, truncation 1" if args.generated else
+                           f"centre {CROP} crop of {args.data.name}/ photos (sorted, first {args.n})"),
                "settings": {k: getattr(inversion, k)
                             for k in ("LR", "SSIM_WEIGHT", "W_PHASE", "RAMP", "CONVERGED", "WINDOW")},
                "summary": summary, "wall_s": round(time.perf_counter() - start, 1), "faces_detail": rows}
     s = summary
-    md = [f"# Inversion ({pipe.config.name}, {len(done)} of {len(rows)} CelebA test faces"
+    what = "of its own generated faces" if args.generated else "CelebA test faces"
+    md = [f"# Inversion ({pipe.config.name}, {len(done)} of {len(rows)} {what}"
           f"{', detected and aligned' if args.detect else ''})", "",
           "| | mean | median |", "|---|---|---|",
           f"| PSNR dB | {s['psnr']['mean']:.2f} | {s['psnr']['median']:.2f} |",
@@ -137,7 +145,8 @@ def main() -> None:
     print("\n".join(md))
     print("wrote", write_results(name, results, "\n".join(md) + "\n"))
     recipe = dict(pipe._recipe_base("const", None), kind="explore", op="invert-compare",
-                  note="left of each pair: a real CelebA test photo crop; right: its inversion (AI-generated)")
+                  note=("left of each pair: a generated face; right: its inversion" if args.generated else
+                        "left of each pair: a real CelebA test photo crop; right: its inversion (AI-generated)"))
     save_output(make_grid(pairs, 8), RESULTS / f"{name}_examples.png", recipe, overwrite=True)
 
 

@@ -121,7 +121,8 @@ def main() -> None:
                      "median": round(statistics.median(r[key] for r in done), 4)}
                for key in ("psnr", "ssim", "seconds", "steps")}
     dev = bool(args.set) or (not args.generated and (args.n < 100 or args.steps is not None))
-    name = ("invert_generated" if args.generated else "invert_detect" if args.detect else "invert") + ("_dev" if dev else "")
+    kind = "invert_generated" if args.generated else "invert_detect" if args.detect else "invert"
+    name = kind + ("_dev" if dev else "")
     results = {"machine": machine(), "torch_threads": torch.get_num_threads(), "model": pipe.model_info(),
                "faces": len(rows), "inverted": len(done), "max_steps": steps, "detect": args.detect,
                "framing": (f"the model's own faces, seeds 0-{args.n - 1}, truncation 1" if args.generated else

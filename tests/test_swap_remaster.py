@@ -293,3 +293,12 @@ def test_swap_chosen_faces_and_one_source_each(pipe, two_faces):
         swap_faces(pipe, two_faces, [face_from_seed(pipe, s) for s in (1, 2, 3)])
     with pytest.raises(ComposeError, match="--index 2 is not one"):
         swap_faces(pipe, two_faces, [face_from_seed(pipe, 1)], index=[2])
+
+
+def test_the_cli_default_min_face_is_the_library_default():
+    """composeargs writes the number out (importing data.faces would load numpy for every --help); the two
+    must not drift apart, or swap and invert would refuse different faces again."""
+    from facegen.cli import composeargs
+    from facegen.data import faces
+
+    assert composeargs.DEFAULT_MIN_FACE == faces.DEFAULT_MIN_FACE

@@ -110,6 +110,7 @@ def test_photo_refusals_are_clear(client):
     assert r.status_code == 400 and "too small" in r.json()["error"]
     r = swap(client, [1], index="5")
     assert r.status_code == 400 and "index 5 is not one" in r.json()["error"]
+    assert "--index" not in r.json()["error"]  # the field is `index`; no CLI flag in a server answer
     assert swap(client, [1], index="x").status_code == 400
     assert swap(client, [1, 2, 3]).status_code == 400  # one source, or one per face
     assert swap(client, [{"w": {"shape": [3], "data": "AAAA"}}]).status_code == 400

@@ -327,7 +327,7 @@ def faces_at(faces: list, index: Sequence[int] | None) -> list:
     if bad:
         n = len(faces)
         raise NoSuchFace(f"has {n} usable face{'s' if n != 1 else ''} (index 0 to {n - 1}, largest first); "
-                         f"--index {bad[0]} is not one")
+                         f"index {bad[0]} is not one")
     return [faces[i] for i in index]
 
 

@@ -19,11 +19,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("name", choices=("default", "classic"))
+    ap.add_argument("--description", help="replace the description the training run wrote")
     ap.add_argument("--dtype", default="float16", help="storage precision (float16 halves the size)")
     args = ap.parse_args()
     g = Generator.from_pretrained(args.model)
     g.config.training_data = TRAINING_DATA
     g.config.license = TERMS
+    if args.description:
+        g.config.description = args.description
     g.config.name = f"facegen-{args.name}-{g.config.architecture}{g.config.resolution}"
     path = g.save_pretrained(ASSETS / f"{args.name}.safetensors", dtype=args.dtype)
     print(path, path.stat().st_size, "bytes")

@@ -1,0 +1,123 @@
+"""Carry a training run to a GPU machine whose upload is small (64 MiB), and back.
+
+    python scripts/gpu_transport.py pack RUN_DIR DATASET PACK [--quality 93]
+    python scripts/gpu_transport.py unpack PACK RUN_ROOT      (on the GPU machine)
+
+`pack` writes the run's newest checkpoint, its log and the prepared dataset into PACK, small:
+- the dataset as WebP mosaics of 32x32 faces (lossy: ~38 dB PSNR at quality 93);
+- generator and discriminator weights in fp16, except the mapping network, whose
+  weights are stored 100x their effective size (lr multiplier 0.01) and stay fp32;
+- Adam's second moments in bf16 and no first moments: with beta1 = 0 (the style
+  trainer's setting) the first moment is overwritten by the gradient each step.
+`unpack` rebuilds RUN_ROOT/DATASET_NAME and RUN_ROOT/RUN_NAME/checkpoints in facegen's own
+formats, so `facegen train RUN_ROOT/DATASET_NAME --out RUN_ROOT/RUN_NAME ... --device cuda`
+continues the run. The full checkpoint that training writes there comes back unchanged.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import safetensors.torch
+import torch
+from PIL import Image
+
+from facegen.data.dataset import FORMAT, IMAGES, META, VERSION, _npy_header, load_dataset
+from facegen.training import checkpoint as ckpt
+
+GRID = 32  # faces per mosaic side; 64-pixel tiles keep WebP's blocks inside one face
+
+
+def pack(run_dir: Path, dataset: Path, out: Path, quality: int) -> None:
+    found = ckpt.latest_checkpoint(run_dir)
+    if found is None:
+        raise SystemExit(f"{run_dir}: no checkpoint to pack")
+    path, tensors, meta = found
+    if any(g["betas"][0] != 0 for k in ("opt_G", "opt_D") for g in meta[k]["param_groups"]):
+        raise SystemExit(f"{path}: Adam beta1 is not 0, so its first moments cannot be dropped")
+    small, dtypes = {}, {}
+    for name, t in tensors.items():
+        dtypes[name] = str(t.dtype).removeprefix("torch.")
+        if name.endswith(".exp_avg"):
+            continue
+        if name.endswith(".exp_avg_sq"):
+            t = t.bfloat16()
+        elif name.split(".")[0] in ("G", "D", "G_ema") and t.is_floating_point() and ".mapping" not in name:
+            t = t.half()
+        small[name] = t.contiguous()
+    out.mkdir(parents=True, exist_ok=True)
+    safetensors.torch.save_file(small, str(out / "checkpoint.safetensors"),
+                                metadata={ckpt.META_KEY: json.dumps(meta), "dtypes": json.dumps(dtypes),
+                                          "name": path.name})
+    ds = load_dataset(dataset)
+    n, s = len(ds), ds.size
+    for i in range(math.ceil(n / GRID**2)):
+        block = np.zeros((GRID**2, s, s, 3), np.uint8)
+        part = ds.images[i * GRID**2:(i + 1) * GRID**2]
+        block[:len(part)] = part
+        mosaic = block.reshape(GRID, GRID, s, s, 3).transpose(0, 2, 1, 3, 4).reshape(GRID * s, GRID * s, 3)
+        Image.fromarray(mosaic).save(out / f"faces-{i:03d}.webp", quality=quality, method=6)
+    (out / "faces.json").write_text(json.dumps({"count": n, "size": s, "name": ds.path.name,
+                                                "source": str(ds.meta.get("source")), "quality": quality}))
+    if (run_dir / "log.jsonl").is_file():
+        shutil.copyfile(run_dir / "log.jsonl", out / "log.jsonl")
+    total = sum(p.stat().st_size for p in out.iterdir())
+    print(f"{out}: {path.name} and {n} faces, {total / 1e6:.1f} MB")
+
+
+def unpack(src: Path, root: Path, run_name: str) -> None:
+    info = json.loads((src / "faces.json").read_text())
+    n, s = info["count"], info["size"]
+    ds_dir = root / info["name"]
+    ds_dir.mkdir(parents=True, exist_ok=True)
+    with open(ds_dir / IMAGES, "wb") as f:
+        f.write(_npy_header(n, s))
+        for i in range(math.ceil(n / GRID**2)):
+            mosaic = np.asarray(Image.open(src / f"faces-{i:03d}.webp").convert("RGB"))
+            block = mosaic.reshape(GRID, s, GRID, s, 3).transpose(0, 2, 1, 3, 4).reshape(GRID**2, s, s, 3)
+            f.write(block[:min(GRID**2, n - i * GRID**2)].tobytes())
+    (ds_dir / META).write_text(json.dumps({
+        "format": FORMAT, "version": VERSION, "size": s, "count": n, "aligned": True, "items": [],
+        "source": f"{info['source']} (carried as WebP quality {info['quality']})"}))
+
+    with safetensors.safe_open(str(src / "checkpoint.safetensors"), "pt") as f:
+        head = f.metadata()
+    small = safetensors.torch.load_file(str(src / "checkpoint.safetensors"))
+    dtypes = json.loads(head["dtypes"])
+    tensors = {}
+    for name, dtype in dtypes.items():
+        if name.endswith(".exp_avg"):
+            tensors[name] = torch.zeros_like(small[name + "_sq"], dtype=getattr(torch, dtype))
+        else:
+            tensors[name] = small[name].to(getattr(torch, dtype))
+    d = ckpt.checkpoint_dir(root / run_name)
+    d.mkdir(parents=True, exist_ok=True)
+    safetensors.torch.save_file(tensors, str(d / head["name"]), metadata={ckpt.META_KEY: head[ckpt.META_KEY]})
+    print(f"{ds_dir}: {n} faces; {d / head['name']}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("pack")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("dataset", type=Path)
+    p.add_argument("out", type=Path)
+    p.add_argument("--quality", type=int, default=93)
+    u = sub.add_parser("unpack")
+    u.add_argument("pack", type=Path)
+    u.add_argument("root", type=Path)
+    u.add_argument("--run", default="default-style64")
+    a = ap.parse_args()
+    if a.cmd == "pack":
+        pack(a.run_dir, a.dataset, a.out, a.quality)
+    else:
+        unpack(a.pack, a.root, a.run)
+
+
+if __name__ == "__main__":
+    main()

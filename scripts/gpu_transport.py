@@ -4,7 +4,10 @@
     python scripts/gpu_transport.py unpack PACK RUN_ROOT      (on the GPU machine)
 
 `pack` writes the run's newest checkpoint, its log and the prepared dataset into PACK, small:
-- the dataset as WebP mosaics of 32x32 faces (lossy: ~38 dB PSNR at quality 93);
+- the dataset as WebP mosaics of 32x32 faces. Lossy: ~38 dB PSNR at quality 93; 2,000 such
+  copies of CelebA's 64x64 crops score FID 10.55 against the test photos where the originals
+  score 9.46. The default run's snapshots from its WebP phase scored worse (FID ~47 at 1,000
+  samples) than after 71 kimg more on the originals (42.2): finish a run on the originals;
 - generator and discriminator weights in fp16, except the mapping network, whose
   weights are stored 100x their effective size (lr multiplier 0.01) and stay fp32;
 - Adam's second moments in bf16 and no first moments: with beta1 = 0 (the style
@@ -29,7 +32,7 @@ from PIL import Image
 from facegen.data.dataset import FORMAT, IMAGES, META, VERSION, _npy_header, load_dataset
 from facegen.training import checkpoint as ckpt
 
-GRID = 32  # faces per mosaic side; 64-pixel tiles keep WebP's blocks inside one face
+GRID = 32  # faces per mosaic side: 1,024 faces per file, so no per-file header costs bytes
 
 
 def pack(run_dir: Path, dataset: Path, out: Path, quality: int) -> None:

@@ -29,7 +29,7 @@ start=$(date +%s)
 timeout -s INT -k 40 "$seconds" python3 -m facegen train $R/celeba64c --out $R/default-style64 --arch style \
     --channels 256,128,64,32,16 --augment-p 0.3 --kimg 5000 --snapshot-kimg 100 --sample-kimg 50 \
     --precision fp32 --no-progress --no-tensorboard --device cuda --name facegen-default-style64 --license "$terms" \
-    --description "Style-based generator, 64x64, trained on 24k CelebA aligned faces on a 2-core CPU" 2>&1 | tail -20
+    --description "Style-based generator, 64x64, trained on 24k CelebA aligned faces, continued on a GPU" 2>&1 | tail -20
 echo "train exit ${PIPESTATUS[0]} after $(( $(date +%s) - start )) s"
 tail -3 $R/default-style64/log.jsonl
 ck=$(ls $R/default-style64/checkpoints/step-*.safetensors | tail -1)

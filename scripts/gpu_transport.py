@@ -29,6 +29,7 @@ import safetensors.torch
 import torch
 from PIL import Image
 
+from facegen.atomic import atomic_path
 from facegen.data.dataset import FORMAT, IMAGES, META, VERSION, _npy_header, load_dataset
 from facegen.training import checkpoint as ckpt
 
@@ -99,7 +100,8 @@ def unpack(src: Path, root: Path, run_name: str) -> None:
             tensors[name] = small[name].to(getattr(torch, dtype))
     d = ckpt.checkpoint_dir(root / run_name)
     d.mkdir(parents=True, exist_ok=True)
-    safetensors.torch.save_file(tensors, str(d / head["name"]), metadata={ckpt.META_KEY: head[ckpt.META_KEY]})
+    with atomic_path(d / head["name"]) as tmp:  # a cut-off unpack leaves no checkpoint that looks whole
+        safetensors.torch.save_file(tensors, str(tmp), metadata={ckpt.META_KEY: head[ckpt.META_KEY]})
     print(f"{ds_dir}: {n} faces; {d / head['name']}")
 
 

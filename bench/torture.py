@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 TINY = ["--channels", "32,32,16,8", "--latent-dim", "32", "--w-dim", "32", "--mapping-layers", "2"]
 BATCH, INTERVAL = 8, 2  # images per step; steps per checkpoint
+WRITE_RETRIES = 3  # a kill aimed at a write can land just after it on a busy machine: aim again
 
 
 def cli(*args) -> subprocess.Popen:
@@ -85,7 +86,7 @@ def torture_training(work: Path, kills: int, steps: int, rng: random.Random) -> 
     finish(cli(*train_args(ds, work / "whole", steps)))
     whole_s = time.monotonic() - t0
     run = work / "killed"
-    events, landed = [], 0
+    events, landed, write_misses = [], 0, 0
     while landed < kills:
         before = checkpoint_steps(run)
         if before and before[-1] >= steps - INTERVAL:
@@ -119,7 +120,6 @@ def torture_training(work: Path, kills: int, steps: int, rng: random.Random) -> 
             time.sleep(0.005)
         if not kill(proc):
             raise SystemExit(f"the run ended before kill {landed + 1} ({mode}) could land; raise --steps")
-        landed += 1
         in_write = bool(d.is_dir() and set(d.glob(".step-*.tmp")) - stale)
         loads, damaged = [], []
         for p in list_checkpoints(run):
@@ -129,13 +129,17 @@ def torture_training(work: Path, kills: int, steps: int, rng: random.Random) -> 
             except Exception as e:  # any failure to load is what this bench looks for
                 damaged.append(f"{p.name}: {e}")
         newest_before = seen_before_kill[-1] if seen_before_kill else -1
-        events.append({"kill": landed, "aimed_at": mode, "seconds_after_start": round(time.monotonic() - start, 2),
+        events.append({"kill": len(events) + 1, "aimed_at": mode, "seconds_after_start": round(time.monotonic() - start, 2),
                        "landed_mid_write": in_write, "checkpoints_before_kill": seen_before_kill,
                        "checkpoints_after_kill": loads, "damaged": damaged, "all_load": not damaged,
                        # The resume starts from the newest loadable checkpoint: at most one interval lost.
                        "newest_kept": (loads[-1] if loads else -1) >= newest_before})
-        print(f"train kill {landed}/{kills} ({mode}, {events[-1]['seconds_after_start']} s): "
+        print(f"train kill {len(events)} ({mode}, {events[-1]['seconds_after_start']} s): "
               f"checkpoints {loads}{' (mid-write)' if in_write else ''}", flush=True)
+        if mode == "checkpoint write" and not in_write and write_misses < WRITE_RETRIES:
+            write_misses += 1
+        else:
+            landed += 1
     finish(cli(*train_args(ds, run, steps)))
 
     from safetensors.torch import load_file
@@ -144,7 +148,7 @@ def torture_training(work: Path, kills: int, steps: int, rng: random.Random) -> 
     import torch
     equal = a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     model_equal = (work / "whole" / "model.safetensors").read_bytes() == (run / "model.safetensors").read_bytes()
-    return {"steps": steps, "checkpoint_interval_steps": INTERVAL, "kills": landed,
+    return {"steps": steps, "checkpoint_interval_steps": INTERVAL, "kills": len(events),
             "kills_mid_checkpoint_write": sum(e["landed_mid_write"] for e in events),
             "every_checkpoint_loaded": all(e["all_load"] for e in events),
             "resume_never_lost_more_than_one_interval": all(e["newest_kept"] for e in events),

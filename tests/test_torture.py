@@ -11,8 +11,9 @@ import torture  # noqa: E402
 
 
 def test_killed_training_resumes_bit_equal_with_every_checkpoint_whole(tmp_path):
-    r = torture.torture_training(tmp_path, kills=2, steps=12, rng=random.Random(1))
-    assert r["kills"] == 2 and r["kills_mid_checkpoint_write"] >= 1  # the first kill aims at a write
+    # Room for the write-aimed kill to be aimed again (bench/torture.py WRITE_RETRIES) on a busy machine.
+    r = torture.torture_training(tmp_path, kills=2, steps=20, rng=random.Random(1))
+    assert r["kills"] >= 2 and r["kills_mid_checkpoint_write"] >= 1  # the first kill aims at a write
     assert r["every_checkpoint_loaded"] and r["resume_never_lost_more_than_one_interval"]
     assert r["final_state_bit_equal"] and r["model_file_bit_equal"] and r["tensors_compared"] > 100
 

@@ -1,8 +1,8 @@
 """Crash torture: kill -9 facegen's writing commands at random moments, re-run them, check what is on disk.
 
 1. train: a tiny style GAN (checkpoint every 2 steps) is killed --kills times, some kills timed to
-   land while a checkpoint is being written (the moment its temporary file appears), and resumed
-   each time. After every kill each checkpoint on disk must load and the resume must start from the
+   land while a checkpoint is being written (the moment its temporary file appears; one that lands
+   just after the write is aimed again, up to WRITE_RETRIES times), and resumed each time. After every kill each checkpoint on disk must load and the resume must start from the
    newest checkpoint that existed when the kill landed (so no more than one checkpoint interval is
    lost); at the end the weights, optimiser states and model file must be bit-equal to an
    uninterrupted run with the same seed.

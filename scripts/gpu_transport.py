@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 
 from facegen.atomic import atomic_path
-from facegen.data.dataset import FORMAT, IMAGES, META, VERSION, _npy_header, load_dataset
+from facegen.data.dataset import DatasetWriter, load_dataset
 from facegen.training import checkpoint as ckpt
 
 GRID = 32  # faces per mosaic side: 1,024 faces per file, so no per-file header costs bytes
@@ -77,16 +77,15 @@ def unpack(src: Path, root: Path, run_name: str) -> None:
     info = json.loads((src / "faces.json").read_text())
     n, s = info["count"], info["size"]
     ds_dir = root / info["name"]
-    ds_dir.mkdir(parents=True, exist_ok=True)
-    with open(ds_dir / IMAGES, "wb") as f:
-        f.write(_npy_header(n, s))
+    with DatasetWriter(ds_dir, s) as writer:
         for i in range(math.ceil(n / GRID**2)):
             mosaic = np.asarray(Image.open(src / f"faces-{i:03d}.webp").convert("RGB"))
             block = mosaic.reshape(GRID, s, GRID, s, 3).transpose(0, 2, 1, 3, 4).reshape(GRID**2, s, s, 3)
-            f.write(block[:min(GRID**2, n - i * GRID**2)].tobytes())
-    (ds_dir / META).write_text(json.dumps({
-        "format": FORMAT, "version": VERSION, "size": s, "count": n, "aligned": True, "items": [],
-        "source": f"{info['source']} (carried as WebP quality {info['quality']})"}))
+            for crop in block[:min(GRID**2, n - i * GRID**2)]:
+                writer.add(crop)
+        source = f"{info['source']} (carried as WebP quality {info['quality']})"
+        writer.commit({"source": source, "aligned": True, "items": []},
+                      {"source": source, "unpacked_by": "scripts/gpu_transport.py", "images": n})
 
     with safetensors.safe_open(str(src / "checkpoint.safetensors"), "pt") as f:
         head = f.metadata()

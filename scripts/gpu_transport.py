@@ -2,6 +2,7 @@
 
     python scripts/gpu_transport.py pack RUN_DIR DATASET PACK [--quality 93]
     python scripts/gpu_transport.py unpack PACK RUN_ROOT      (on the GPU machine)
+    python scripts/gpu_transport.py slim RUN_DIR FILE         (there, for the trip back)
 
 `pack` writes the run's newest checkpoint, its log and the prepared dataset into PACK, small:
 - the dataset as WebP mosaics of 32x32 faces. Lossy: ~38 dB PSNR at quality 93; 2,000 such
@@ -14,7 +15,9 @@
   trainer's setting) the first moment is overwritten by the gradient each step.
 `unpack` rebuilds RUN_ROOT/DATASET_NAME and RUN_ROOT/RUN_NAME/checkpoints in facegen's own
 formats, so `facegen train RUN_ROOT/DATASET_NAME --out RUN_ROOT/RUN_NAME ... --device cuda`
-continues the run. The full checkpoint that training writes there comes back unchanged.
+continues the run. The full checkpoint that training writes there comes back unchanged, or
+`slim` writes its weights alone (as above, no optimiser state), ~12 MB for the default run,
+from which `facegen train --init FILE` fine-tunes on.
 """
 from __future__ import annotations
 
@@ -43,16 +46,7 @@ def pack(run_dir: Path, dataset: Path, out: Path, quality: int) -> None:
     path, tensors, meta = found
     if any(g["betas"][0] != 0 for k in ("opt_G", "opt_D") for g in meta[k]["param_groups"]):
         raise SystemExit(f"{path}: Adam beta1 is not 0, so its first moments cannot be dropped")
-    small, dtypes = {}, {}
-    for name, t in tensors.items():
-        dtypes[name] = str(t.dtype).removeprefix("torch.")
-        if name.endswith(".exp_avg"):
-            continue
-        if name.endswith(".exp_avg_sq"):
-            t = t.bfloat16()
-        elif name.split(".")[0] in ("G", "D", "G_ema") and t.is_floating_point() and ".mapping" not in name:
-            t = t.half()
-        small[name] = t.contiguous()
+    small, dtypes = _slim(tensors, weights_only=False)
     out.mkdir(parents=True, exist_ok=True)
     safetensors.torch.save_file(small, str(out / "checkpoint.safetensors"),
                                 metadata={ckpt.META_KEY: json.dumps(meta), "dtypes": json.dumps(dtypes),
@@ -71,6 +65,37 @@ def pack(run_dir: Path, dataset: Path, out: Path, quality: int) -> None:
         shutil.copyfile(run_dir / "log.jsonl", out / "log.jsonl")
     total = sum(p.stat().st_size for p in out.iterdir())
     print(f"{out}: {path.name} and {n} faces, {total / 1e6:.1f} MB")
+
+
+def _slim(tensors: dict, weights_only: bool) -> tuple[dict, dict]:
+    """(small tensors, original dtypes): see the module docstring."""
+    small, dtypes = {}, {}
+    for name, t in tensors.items():
+        net = name.split(".")[0]
+        if weights_only and net not in ("G", "D", "G_ema"):
+            continue
+        dtypes[name] = str(t.dtype).removeprefix("torch.")
+        if name.endswith(".exp_avg"):
+            continue
+        if name.endswith(".exp_avg_sq"):
+            t = t.bfloat16()
+        elif net in ("G", "D", "G_ema") and t.is_floating_point() and ".mapping" not in name:
+            t = t.half()
+        small[name] = t.contiguous()
+    return small, dtypes
+
+
+def slim(run_dir: Path, out: Path) -> None:
+    """The newest checkpoint's weights alone, for the trip back: `facegen train --init OUT` starts from it."""
+    found = ckpt.latest_checkpoint(run_dir)
+    if found is None:
+        raise SystemExit(f"{run_dir}: no checkpoint to slim")
+    path, tensors, meta = found
+    small, _ = _slim(tensors, weights_only=True)
+    meta = {k: v for k, v in meta.items() if k not in ("opt_G", "opt_D", "rng")}
+    with atomic_path(out) as tmp:
+        safetensors.torch.save_file(small, str(tmp), metadata={ckpt.META_KEY: json.dumps(meta)})
+    print(f"{out}: weights of {path}, {out.stat().st_size / 1e6:.1f} MB")
 
 
 def unpack(src: Path, root: Path, run_name: str) -> None:
@@ -112,6 +137,9 @@ def main() -> None:
     p.add_argument("dataset", type=Path)
     p.add_argument("out", type=Path)
     p.add_argument("--quality", type=int, default=93)
+    w = sub.add_parser("slim")
+    w.add_argument("run_dir", type=Path)
+    w.add_argument("out", type=Path)
     u = sub.add_parser("unpack")
     u.add_argument("pack", type=Path)
     u.add_argument("root", type=Path)
@@ -119,6 +147,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.cmd == "pack":
         pack(a.run_dir, a.dataset, a.out, a.quality)
+    elif a.cmd == "slim":
+        slim(a.run_dir, a.out)
     else:
         unpack(a.pack, a.root, a.run)
 

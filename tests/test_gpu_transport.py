@@ -10,7 +10,10 @@ import safetensors.torch
 import torch
 
 from facegen.data.dataset import load_dataset
+from facegen.modelfile import load_generator
 from facegen.training.checkpoint import list_checkpoints
+from facegen.training.data import TrainingError
+from facegen.training.export import export_run
 from facegen.training.loop import Trainer
 from facegen.training.options import TrainOptions
 from test_train import TINY_STYLE_KW, make_dataset
@@ -83,3 +86,27 @@ def test_a_run_whose_adam_keeps_momentum_is_refused(tmp_path, transport):
     ds, run = trained_run(tmp_path, arch="dcgan")
     with pytest.raises(SystemExit, match="beta1 is not 0"):
         transport.pack(run, ds, tmp_path / "pack", quality=93)
+
+
+def test_slim_weights_come_back_and_start_a_fine_tune(tmp_path, transport):
+    ds, run = trained_run(tmp_path)
+    transport.slim(run, tmp_path / "back.safetensors")
+    original = safetensors.torch.load_file(str(list_checkpoints(run)[-1]))
+    t = Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "tuned"), init=str(tmp_path / "back.safetensors"),
+                             batch=16, lr=0.001, progress=False, tensorboard=False, precision="fp32"))
+    assert t.images_before == 3 * 8
+    for net in ("G", "D", "G_ema"):
+        for name, value in getattr(t, net).state_dict().items():
+            saved = original[f"{net}.{name}"]
+            if ".mapping" in name or not saved.is_floating_point():
+                assert torch.equal(value, saved), name
+            else:
+                assert torch.allclose(value, saved, rtol=1e-2, atol=1e-4 * saved.abs().max().item()), name
+    assert all(torch.isfinite(v) for v in t.train_step().values())
+    # `facegen export-model` takes the slim file as it takes a run folder.
+    model = load_generator(export_run(tmp_path / "back.safetensors", tmp_path / "model.safetensors"))
+    assert model.config.images_seen == 24
+    for name, value in model.state_dict().items():
+        assert torch.allclose(value, original[f"G_ema.{name}"], rtol=1e-2, atol=1e-3), name
+    with pytest.raises(TrainingError, match="back.safetensors: exporting one checkpoint file needs --out"):
+        export_run(tmp_path / "back.safetensors")

@@ -22,7 +22,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                      "torchrun --nproc_per_node N -m facegen train ...")
     p.add_argument("dataset", metavar="DATASET", help="a folder made by `facegen prepare`")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="where checkpoints, samples and the model go")
-    p.add_argument("--arch", choices=("style", "dcgan"), default="style", help="generator architecture (default style)")
+    p.add_argument("--init", metavar="SOURCE",
+                   help="fine-tune: start from a run folder, checkpoint, model file or bundled name ('default'); "
+                        "the model's shape comes from it, the other options are this run's own")
+    p.add_argument("--arch", choices=("style", "dcgan"), help="generator architecture (default style)")
     p.add_argument("--kimg", type=_bounded(float, 1e-3, 1e6, "--kimg"), default=1000.0,
                    help="train until D has seen this many thousand real images (default 1000)")
     p.add_argument("--batch", type=_bounded(int, 1, 4096, "--batch"), default=32,
@@ -32,10 +35,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels", type=_channels, help="G widths from 4x4 upward, e.g. 256,256,256,128,64; "
                                                       "D mirrors them")
     p.add_argument("--latent-dim", type=_bounded(int, 1, 4096, "--latent-dim"), help="z size (style 256, dcgan 100)")
-    p.add_argument("--latent-dist", dest="latent_distribution", choices=("normal", "uniform01"), default="normal",
-                   help="how seeds become z: normal, or uniform in [0, 1) as the classic Keras script feeds it")
-    p.add_argument("--w-dim", type=_bounded(int, 1, 4096, "--w-dim"), default=256, help="style: W size (default 256)")
-    p.add_argument("--mapping-layers", type=_bounded(int, 1, 16, "--mapping-layers"), default=4,
+    p.add_argument("--latent-dist", dest="latent_distribution", choices=("normal", "uniform01"),
+                   help="how seeds become z: normal (default), or uniform in [0, 1) as the classic Keras script feeds it")
+    p.add_argument("--w-dim", type=_bounded(int, 1, 4096, "--w-dim"), help="style: W size (default 256)")
+    p.add_argument("--mapping-layers", type=_bounded(int, 1, 16, "--mapping-layers"),
                    help="style: mapping network depth (default 4)")
     p.add_argument("--r1-gamma", type=_bounded(float, 0.0, 1000.0, "--r1-gamma"),
                    help="style: R1 weight (default 0.0002 * resolution^2 / batch)")
@@ -86,7 +89,7 @@ def run_train(args) -> int:
 
 
 def add_export_model_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by `facegen train`")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by `facegen train`, or one checkpoint file")
     p.add_argument("--out", metavar="FILE", help="model file to write (default RUN_DIR/model.safetensors)")
 
 

@@ -23,12 +23,15 @@ class TrainingError(ValueError):
     """A problem with what training was asked to do; the message says what and where."""
 
 
-def open_dataset(path: str | Path, resolution: int | None):
+def open_dataset(path: str | Path, resolution: int | None, fine_tune: bool = False):
     """Load the dataset and check it fits the model; returns (dataset, uint8 array in RAM)."""
     try:
         ds = load_dataset(path)
     except (FileNotFoundError, ValueError) as e:
         raise TrainingError(str(e)) from None
+    if fine_tune and ds.size != resolution:
+        raise TrainingError(f"{path}: the dataset holds {ds.size}x{ds.size} faces but the model to fine-tune "
+                            f"makes {resolution}x{resolution}; re-run `facegen prepare --size {resolution}`")
     if resolution is not None and ds.size != resolution:
         raise TrainingError(f"{path}: the dataset holds {ds.size}x{ds.size} faces but the model is "
                             f"{resolution}x{resolution}; re-run `facegen prepare --size {resolution}` "

@@ -8,7 +8,7 @@ import torch
 
 from ..models import build_generator
 from ..models.config import GeneratorConfig
-from .checkpoint import latest_checkpoint
+from .checkpoint import latest_checkpoint, load_checkpoint
 from .data import TrainingError
 
 W_AVG_SAMPLES = 10_000
@@ -36,16 +36,21 @@ def export_generator(g_ema, config: GeneratorConfig, path: Path, overwrite: bool
 
 
 def export_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """`facegen export-model`: the newest checkpoint's EMA generator -> RUN_DIR/model.safetensors."""
+    """`facegen export-model`: the newest checkpoint's EMA generator -> RUN_DIR/model.safetensors.
+    RUN_DIR may also be one checkpoint file; then OUT is needed."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise TrainingError(f"{run_dir}: no such training run folder")
-    found = latest_checkpoint(run_dir)
-    if found is None:
+    if run_dir.is_file():
+        if out is None:
+            raise TrainingError(f"{run_dir}: exporting one checkpoint file needs --out")
+        tensors, meta = load_checkpoint(run_dir)
+    elif not run_dir.is_dir():
+        raise TrainingError(f"{run_dir}: no such training run folder or checkpoint file")
+    elif (found := latest_checkpoint(run_dir)) is None:
         raise TrainingError(f"{run_dir}: no checkpoints in {run_dir / 'checkpoints'} (has training started?)")
-    path, tensors, meta = found
+    else:
+        _, tensors, meta = found
     config = GeneratorConfig.from_dict(meta["config"])
     g = build_generator(config)
     g.load_state_dict({k[len("G_ema."):]: v for k, v in tensors.items() if k.startswith("G_ema.")})
-    config.images_seen = int(meta["images_seen"])
+    config.images_seen = int(meta["images_seen"]) + int(meta.get("images_before", 0))  # a fine-tune's start
     return export_generator(g, config, Path(out) if out else run_dir / "model.safetensors")

@@ -30,7 +30,8 @@ from . import losses, report
 from .augment import diff_augment
 from .data import BatchSampler, TrainingError, open_dataset, stream
 from .export import export_generator
-from .options import TrainOptions, identity_mismatch
+from .options import TrainOptions, identity_mismatch, take_shape
+from .start import load_start, saved_config
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -68,7 +69,10 @@ class Trainer:
     def __init__(self, opts: TrainOptions, dist: dd.Dist | None = None):
         self.dist = dist or dd.Dist()
         self.run_dir = Path(opts.out)
-        self.dataset, images = open_dataset(opts.dataset, opts.resolution)
+        self.start, self.images_before = None, 0
+        if opts.init:
+            opts = self._take_init_shape(opts)
+        self.dataset, images = open_dataset(opts.dataset, opts.resolution, fine_tune=bool(opts.init))
         self.opts = o = opts.resolve(self.dataset.size)
         if o.batch % self.dist.world:
             raise TrainingError(f"--batch {o.batch} does not split evenly over {self.dist.world} processes")
@@ -84,6 +88,8 @@ class Trainer:
         self.G = build_generator(self.config).train()
         self.D = build_discriminator(self.config).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        if self.start is not None:
+            self._load_start()
         for m in (self.G, self.D, self.G_ema):
             m.to(dev, memory_format=torch.channels_last)
         betas = (0.5, 0.999) if o.arch == "dcgan" else (0.0, 0.99)
@@ -95,6 +101,28 @@ class Trainer:
         self.total_steps = math.ceil(o.kimg * 1000 / o.batch)
         self._stop = False
 
+    # ---- fine-tuning (--init) -----------------------------------------------------------------
+    def _take_init_shape(self, opts: TrainOptions) -> TrainOptions:
+        """The model shape from the starting point; from this run's own checkpoint once it has one,
+        so a resume needs neither the source nor its reading."""
+        saved = saved_config(self.run_dir)
+        if saved is not None:
+            return take_shape(opts, saved, str(self.run_dir))
+        self.start = load_start(opts.init)
+        return take_shape(opts, self.start.config.to_dict(), self.start.source)
+
+    def _load_start(self) -> None:
+        s = self.start
+        for name in ("G", "D", "G_ema") if s.has_discriminator else ("G", "G_ema"):
+            prefix = name + "."
+            getattr(self, name).load_state_dict({k[len(prefix):]: v for k, v in s.tensors.items()
+                                                 if k.startswith(prefix)})
+        self.images_before = s.images_seen
+        if self.dist.is_main:
+            print(f"starting from {s.source} ({s.images_seen / 1000:.1f} kimg)"
+                  + ("" if s.has_discriminator else "; a model file holds no discriminator, so D starts afresh"))
+        self.start = None  # the weights are in the networks now
+
     # ---- state -------------------------------------------------------------------------------
     @property
     def images_seen(self) -> int:
@@ -105,7 +133,8 @@ class Trainer:
         for name in ("G", "D", "G_ema"):
             tensors.update({f"{name}.{k}": v for k, v in getattr(self, name).state_dict().items()})
         meta = {
-            "images_seen": self.images_seen, "augment_p": self.augment_p, "world": self.dist.world,
+            "images_seen": self.images_seen, "images_before": self.images_before, "augment_p": self.augment_p,
+            "world": self.dist.world,
             "precision": self.precision, "options": self.opts.to_dict(), "config": self.config.to_dict(),
             "opt_G": ckpt.flatten_optimizer("opt_G", self.opt_G, tensors),
             "opt_D": ckpt.flatten_optimizer("opt_D", self.opt_D, tensors),
@@ -121,6 +150,7 @@ class Trainer:
         ckpt.restore_optimizer("opt_D", self.opt_D, tensors, meta["opt_D"])
         ckpt.restore_rng(tensors, meta["rng"])
         self.step = int(meta["step"])
+        self.images_before = int(meta.get("images_before", 0))
         self.augment_p = float(meta["augment_p"])
 
     def save(self) -> Path | None:
@@ -224,7 +254,9 @@ class Trainer:
     @torch.no_grad()
     def update_ema(self) -> None:
         o = self.opts
-        ema_nimg = min(o.ema_kimg * 1000, self.images_seen * o.ema_rampup) if o.ema_rampup else o.ema_kimg * 1000
+        # The ramp-up counts the images the starting model saw, so a fine-tune keeps its full EMA.
+        seen = self.images_before + self.images_seen
+        ema_nimg = min(o.ema_kimg * 1000, seen * o.ema_rampup) if o.ema_rampup else o.ema_kimg * 1000
         beta = 0.5 ** (o.batch / max(ema_nimg, 1e-8))
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
             p_ema.lerp_(p, 1 - beta)
@@ -244,7 +276,7 @@ class Trainer:
 
     def export(self) -> Path:
         config = copy.deepcopy(self.config)
-        config.images_seen = self.images_seen
+        config.images_seen = self.images_before + self.images_seen
         return export_generator(self.G_ema, config, self.run_dir / "model.safetensors")
 
     # ---- the loop ----------------------------------------------------------------------------

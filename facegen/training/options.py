@@ -9,23 +9,29 @@ from .data import TrainingError
 
 # Changing any of these changes what the run computes, so a resume refuses a mismatch.
 IDENTITY = ("arch", "resolution", "batch", "lr", "channels", "latent_dim", "w_dim", "mapping_layers",
-            "latent_distribution", "r1_gamma", "r1_every", "ema_kimg", "augment_p", "mirror", "style_mixing", "seed")
+            "latent_distribution", "r1_gamma", "r1_every", "ema_kimg", "augment_p", "mirror", "style_mixing", "seed",
+            "init")
+
+# The options that set the generator's shape, and their names in its config: a fine-tune takes them
+# from the model it starts from.
+SHAPE = {"arch": "architecture", "resolution": "resolution", "channels": "channels", "latent_dim": "latent_dim",
+         "w_dim": "w_dim", "mapping_layers": "mapping_layers", "latent_distribution": "latent_distribution"}
 
 
 @dataclass
 class TrainOptions:
     dataset: str
     out: str
-    arch: str = "style"
+    arch: str | None = None  # default style, or the --init source's
     resolution: int | None = None  # default: the dataset's
     kimg: float = 1000.0  # train until this many thousand real images have been shown to D
     batch: int = 32  # across all processes
     lr: float | None = None  # style 0.0025 (StyleGAN2-ADA); dcgan 0.0002 (Radford et al.)
     channels: list[int] | None = None
     latent_dim: int | None = None  # style 256, dcgan 100
-    latent_distribution: str = "normal"  # uniform01: what the classic Keras script feeds
-    w_dim: int = 256
-    mapping_layers: int = 4
+    latent_distribution: str | None = None  # normal; uniform01: what the classic Keras script feeds
+    w_dim: int | None = None  # style: 256
+    mapping_layers: int | None = None  # style: 4
     r1_gamma: float | None = None  # style: 0.0002 * resolution**2 / batch (StyleGAN2-ADA's heuristic)
     r1_every: int = 16  # lazy regularisation interval
     ema_kimg: float | None = None  # half-life of the generator EMA; default batch * 10 / 32
@@ -34,6 +40,7 @@ class TrainOptions:
     mirror: bool = True
     style_mixing: float = 0.9
     seed: int = 0
+    init: str | None = None  # fine-tune: start from this run, checkpoint or model file (see start.py)
     snapshot_kimg: float = 10.0
     sample_kimg: float = 5.0
     log_steps: int = 20
@@ -54,6 +61,10 @@ class TrainOptions:
     def resolve(self, dataset_size: int) -> "TrainOptions":
         """Fill the arch-dependent defaults; check every value is in range."""
         o = dataclasses.replace(self)
+        o.arch = o.arch or "style"
+        o.latent_distribution = o.latent_distribution or "normal"
+        o.w_dim = o.w_dim or 256
+        o.mapping_layers = o.mapping_layers or 4
         if o.arch not in ("style", "dcgan"):
             raise TrainingError(f"--arch must be style or dcgan, not {o.arch!r}")
         o.resolution = o.resolution or dataset_size
@@ -103,6 +114,20 @@ class TrainOptions:
         return GeneratorConfig(architecture=o.arch, resolution=o.resolution, latent_dim=o.latent_dim,
                                channels=list(o.channels), w_dim=o.w_dim, mapping_layers=o.mapping_layers,
                                latent_distribution=o.latent_distribution)
+
+
+def take_shape(opts: TrainOptions, config: dict, source: str) -> TrainOptions:
+    """Fill the model-shape options left unset from a starting model's config; refuse any that differ."""
+    o = dataclasses.replace(opts)
+    for option, key in SHAPE.items():
+        given, theirs = getattr(o, option), config[key]
+        if given is None:
+            setattr(o, option, list(theirs) if isinstance(theirs, list) else theirs)
+        elif given != theirs:
+            flag = "--" + option.replace("_", "-").replace("distribution", "dist")
+            raise TrainingError(f"{flag} {given} differs from the starting model's {theirs} ({source}); "
+                                f"leave it out to fine-tune that model")
+    return o
 
 
 def identity_mismatch(saved: dict, current: "TrainOptions") -> list[str]:

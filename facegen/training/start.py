@@ -1,0 +1,80 @@
+"""Where a fine-tune starts: the weights and model shape of another run, checkpoint or model file.
+
+`facegen train --init SOURCE` starts a new run (its own batch, learning rate, data) from
+- a run folder or one of its checkpoints: G, D and the EMA generator carry over;
+- a model file or a bundled name ('default'): G and the EMA generator start from its
+  weights and D starts afresh, since a model file holds no discriminator.
+Optimiser states never carry over: a new learning rate or batch makes them stale.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import safetensors
+
+from ..models.config import GeneratorConfig
+from . import checkpoint as ckpt
+from .data import TrainingError
+
+NETWORKS = ("G", "D", "G_ema")
+
+
+@dataclass
+class StartPoint:
+    source: str
+    config: GeneratorConfig
+    tensors: dict  # "G.<name>", "D.<name>", "G_ema.<name>"; no "D." ones for a model file
+    images_seen: int
+
+    @property
+    def has_discriminator(self) -> bool:
+        return any(k.startswith("D.") for k in self.tensors)
+
+
+def load_start(source: str) -> StartPoint:
+    """Read SOURCE (run folder, checkpoint file, model file or bundled name) as a starting point."""
+    path = Path(source)
+    if path.is_dir():
+        found = ckpt.latest_checkpoint(path)
+        if found is None:
+            raise TrainingError(f"{path}: --init names a folder with no training checkpoint in {ckpt.checkpoint_dir(path)}")
+        return _from_checkpoint(found[0], *found[1:])
+    if path.is_file() and _is_checkpoint(path):
+        return _from_checkpoint(path, *ckpt.load_checkpoint(path))
+    from ..modelfile import ModelFileError, load_generator
+
+    try:
+        g = load_generator(source)
+    except ModelFileError as e:
+        raise TrainingError(f"--init: {e}") from None
+    weights = {k: v for k, v in g.state_dict().items()}
+    tensors = {f"{net}.{k}": v for net in ("G", "G_ema") for k, v in weights.items()}
+    return StartPoint(str(g.source), g.config, tensors, g.config.images_seen)
+
+
+def _is_checkpoint(path: Path) -> bool:
+    try:
+        with safetensors.safe_open(str(path), "pt") as f:
+            return ckpt.META_KEY in (f.metadata() or {})
+    except (OSError, safetensors.SafetensorError):
+        return False
+
+
+def _from_checkpoint(path: Path, tensors: dict, meta: dict) -> StartPoint:
+    config = GeneratorConfig.from_dict(meta["config"])
+    kept = {k: v for k, v in tensors.items() if k.split(".", 1)[0] in NETWORKS}
+    seen = int(meta["images_seen"]) + int(meta.get("images_before", 0))
+    return StartPoint(str(path), config, kept, seen)
+
+
+def saved_config(run_dir: Path) -> dict | None:
+    """The generator config of a run folder's newest checkpoint, read from its header alone."""
+    for path in reversed(ckpt.list_checkpoints(run_dir)):
+        try:
+            with safetensors.safe_open(str(path), "pt") as f:
+                return json.loads((f.metadata() or {})[ckpt.META_KEY])["config"]
+        except (OSError, KeyError, ValueError, safetensors.SafetensorError):
+            continue
+    return None

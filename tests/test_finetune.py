@@ -1,0 +1,86 @@
+"""`facegen train --init`: a new run starts from another run's or model file's weights."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import safetensors.torch
+import torch
+
+from facegen.modelfile import load_generator
+from facegen.training.checkpoint import list_checkpoints
+from facegen.training.data import TrainingError
+from facegen.training.loop import Trainer
+from facegen.training.options import TrainOptions
+from test_train import TINY_STYLE_KW, make_dataset
+
+QUIET = dict(progress=False, tensorboard=False, precision="fp32")
+
+
+@pytest.fixture()
+def first_run(tmp_path):
+    """A finished tiny style run: 2 steps of 8 images, with its model file."""
+    torch.set_num_threads(1)
+    ds = make_dataset(tmp_path / "ds")
+    Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "a"), batch=8, kimg=0.016, **TINY_STYLE_KW,
+                         **QUIET)).run()
+    return ds, tmp_path / "a"
+
+
+def weights(module) -> dict:
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_a_fine_tune_starts_from_all_three_networks_and_counts_their_images(first_run, tmp_path):
+    ds, a = first_run
+    saved = safetensors.torch.load_file(str(list_checkpoints(a)[-1]))
+    t = Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "b"), init=str(a), batch=16, lr=0.001,
+                             kimg=0.032, **QUIET))
+    assert t.config.channels == TINY_STYLE_KW["channels"] and t.config.w_dim == 32  # shape taken from the run
+    for net in ("G", "D", "G_ema"):
+        for name, value in getattr(t, net).state_dict().items():
+            assert torch.equal(value, saved[f"{net}.{name}"]), f"{net}.{name}"
+    assert not t.opt_G.state and not t.opt_D.state  # stale for a new lr and batch: fresh Adam
+    before = weights(t.G)
+    result = t.run()
+    assert result["step"] == 2 and any(not torch.equal(before[k], v) for k, v in t.G.state_dict().items())
+    model = load_generator(result["model"])
+    assert model.config.images_seen == 16 + 32
+
+
+def test_a_model_file_gives_the_generator_and_a_fresh_discriminator(first_run, tmp_path):
+    ds, a = first_run
+    g = load_generator(a / "model.safetensors")
+    t = Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "b"), init=str(a / "model.safetensors"),
+                             batch=8, **QUIET))
+    for net in (t.G, t.G_ema):
+        for name, value in net.state_dict().items():
+            assert torch.equal(value, g.state_dict()[name]), name
+    saved_d = safetensors.torch.load_file(str(list_checkpoints(a)[-1]))
+    assert any(not torch.equal(v, saved_d[f"D.{k}"]) for k, v in t.D.state_dict().items())
+    assert t.images_before == g.config.images_seen == 16
+    assert all(torch.isfinite(v) for v in t.train_step().values())
+
+
+def test_a_fine_tune_resumes_without_its_source(first_run, tmp_path):
+    ds, a = first_run
+    opts = TrainOptions(dataset=str(ds), out=str(tmp_path / "b"), init=str(a), batch=8, kimg=0.008, **QUIET)
+    Trainer(opts).run()
+    shutil.rmtree(a)
+    t = Trainer(TrainOptions(**dict(opts.to_dict(), kimg=0.016)))
+    assert t.resume_if_possible() and t.step == 1 and t.images_before == 16
+    assert load_generator(t.run()["model"]).config.images_seen == 16 + 16
+
+
+def test_shape_options_that_contradict_the_source_and_a_dataset_of_another_size_are_refused(first_run, tmp_path):
+    ds, a = first_run
+    with pytest.raises(TrainingError, match=r"--channels \[64, 32, 16, 8\] differs from the starting model's"):
+        Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "b"), init=str(a), channels=[64, 32, 16, 8]))
+    big = make_dataset(tmp_path / "big", size=64)
+    with pytest.raises(TrainingError, match=r"big: the dataset holds 64x64 faces but the model to fine-tune makes 32x32"):
+        Trainer(TrainOptions(dataset=str(big), out=str(tmp_path / "b"), init=str(a)))
+    with pytest.raises(TrainingError, match=r"nothing\.safetensors: no such file"):
+        Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "b"), init=str(tmp_path / "nothing.safetensors")))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TrainingError, match=r"empty: --init names a folder with no training checkpoint"):
+        Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "b"), init=str(tmp_path / "empty")))

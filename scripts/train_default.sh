@@ -9,7 +9,7 @@
 # side, one core and one thread each: on a 2-core CPU that beats two threads per run, because
 # oneDNN's threads spin and lose badly to any other load.
 # CelebA's terms: non-commercial research purposes only; the models inherit them.
-# The bundled default went part of the way on a GPU (scripts/gpu_transport.py, scripts/continue_on_gpu.sh);
+# The bundled default went part of the way on GPUs (scripts/gpu_transport.py, continue_on_gpu.sh, finetune_on_gpu.sh);
 # facegen/assets/default.md gives the exact legs.
 set -euo pipefail
 data=${1:?usage: $0 CELEBA_DIR RUN_ROOT [STYLE_KIMG] [CLASSIC_KIMG]}

@@ -84,3 +84,13 @@ def test_shape_options_that_contradict_the_source_and_a_dataset_of_another_size_
     (tmp_path / "empty").mkdir()
     with pytest.raises(TrainingError, match=r"empty: --init names a folder with no training checkpoint"):
         Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "b"), init=str(tmp_path / "empty")))
+
+
+def test_the_bundled_default_can_be_fine_tuned_by_name(tmp_path):
+    torch.set_num_threads(1)
+    ds = make_dataset(tmp_path / "portraits", n=8, size=64)
+    g = load_generator("default")
+    t = Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "mine"), init="default", batch=4, **QUIET))
+    assert t.config.channels == g.config.channels and t.images_before == g.config.images_seen > 0
+    assert all(torch.equal(v, g.state_dict()[k]) for k, v in t.G_ema.state_dict().items())
+    assert all(torch.isfinite(v) for v in t.train_step().values())

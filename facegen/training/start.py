@@ -49,8 +49,7 @@ def load_start(source: str) -> StartPoint:
         g = load_generator(source)
     except ModelFileError as e:
         raise TrainingError(f"--init: {e}") from None
-    weights = {k: v for k, v in g.state_dict().items()}
-    tensors = {f"{net}.{k}": v for net in ("G", "G_ema") for k, v in weights.items()}
+    tensors = {f"{net}.{k}": v for net in ("G", "G_ema") for k, v in g.state_dict().items()}
     return StartPoint(str(g.source), g.config, tensors, g.config.images_seen)
 
 

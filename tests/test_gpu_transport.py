@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +111,9 @@ def test_slim_weights_come_back_and_start_a_fine_tune(tmp_path, transport):
         assert torch.allclose(value, original[f"G_ema.{name}"], rtol=1e-2, atol=1e-3), name
     with pytest.raises(TrainingError, match="back.safetensors: exporting one checkpoint file needs --out"):
         export_run(tmp_path / "back.safetensors")
+    # Put where a run keeps its checkpoints, it is refused by name, not with a traceback.
+    (tmp_path / "misplaced" / "checkpoints").mkdir(parents=True)
+    shutil.copyfile(tmp_path / "back.safetensors", tmp_path / "misplaced" / "checkpoints" / "step-000000003.safetensors")
+    with pytest.raises(TrainingError, match=r"step-000000003.safetensors: holds weights alone .* --init"):
+        Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "misplaced"), batch=8, progress=False,
+                             tensorboard=False, precision="fp32", **TINY_STYLE_KW)).resume_if_possible()

@@ -173,6 +173,9 @@ class Trainer:
                 raise TrainingError(f"{self.run_dir}: --resume given but there is no checkpoint to resume from")
             return False
         path, tensors, meta = found
+        if "opt_G" not in meta:
+            raise TrainingError(f"{path}: holds weights alone (no optimiser state), so no run continues from it; "
+                                f"start a new run from it with --init {path}")
         diff = identity_mismatch(meta["options"], self.opts)
         if diff:
             raise TrainingError(f"{path}: this run was started with other options ({'; '.join(diff)}); "

@@ -2,8 +2,9 @@
 
 1. train: a tiny style GAN (checkpoint every 2 steps) is killed --kills times, some kills timed to
    land while a checkpoint is being written (the moment its temporary file appears; one that lands
-   just after the write is aimed again, up to WRITE_RETRIES times), and resumed each time. After every kill each checkpoint on disk must load and the resume must start from the
-   newest checkpoint that existed when the kill landed (so no more than one checkpoint interval is
+   just after the write is aimed again, up to WRITE_RETRIES times), and resumed each time. After
+   every kill each checkpoint on disk must load and the resume must start from the newest
+   checkpoint that existed when the kill landed (so no more than one checkpoint interval is
    lost); at the end the weights, optimiser states and model file must be bit-equal to an
    uninterrupted run with the same seed.
 2. prepare: killed mid-way over a folder of distinct photos, then re-run: OUT is either absent or

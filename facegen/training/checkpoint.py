@@ -108,6 +108,20 @@ def save_checkpoint(run_dir: Path, step: int, tensors: dict, meta: dict, keep: i
     return path
 
 
+def read_meta(path: Path) -> dict | None:
+    """A checkpoint's JSON header alone (no tensors read); None if the file is not one of ours."""
+    try:
+        with safetensors.safe_open(str(path), "pt") as f:
+            return json.loads((f.metadata() or {})[META_KEY])
+    except (KeyError, OSError, ValueError, safetensors.SafetensorError):
+        return None
+
+
+def images_trained(meta: dict) -> int:
+    """Images the checkpoint's generator has seen: its run's, plus its starting point's for a fine-tune."""
+    return int(meta["images_seen"]) + int(meta.get("images_before", 0))
+
+
 def load_checkpoint(path: Path) -> tuple[dict, dict]:
     """(tensors, meta) from a checkpoint file, checking it is one of ours."""
     try:

@@ -8,7 +8,7 @@ import torch
 
 from ..models import build_generator
 from ..models.config import GeneratorConfig
-from .checkpoint import latest_checkpoint, load_checkpoint
+from .checkpoint import images_trained, latest_checkpoint, load_checkpoint
 from .data import TrainingError
 
 W_AVG_SAMPLES = 10_000
@@ -52,5 +52,5 @@ def export_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
     config = GeneratorConfig.from_dict(meta["config"])
     g = build_generator(config)
     g.load_state_dict({k[len("G_ema."):]: v for k, v in tensors.items() if k.startswith("G_ema.")})
-    config.images_seen = int(meta["images_seen"]) + int(meta.get("images_before", 0))  # a fine-tune's start
+    config.images_seen = images_trained(meta)
     return export_generator(g, config, Path(out) if out else run_dir / "model.safetensors")

@@ -128,6 +128,11 @@ class Trainer:
     def images_seen(self) -> int:
         return self.step * self.opts.batch
 
+    @property
+    def images_trained(self) -> int:
+        """What the generator has seen, a fine-tune's starting point included."""
+        return self.images_before + self.images_seen
+
     def state(self) -> tuple[dict, dict]:
         tensors: dict = {}
         for name in ("G", "D", "G_ema"):
@@ -258,8 +263,7 @@ class Trainer:
     def update_ema(self) -> None:
         o = self.opts
         # The ramp-up counts the images the starting model saw, so a fine-tune keeps its full EMA.
-        seen = self.images_before + self.images_seen
-        ema_nimg = min(o.ema_kimg * 1000, seen * o.ema_rampup) if o.ema_rampup else o.ema_kimg * 1000
+        ema_nimg = min(o.ema_kimg * 1000, self.images_trained * o.ema_rampup) if o.ema_rampup else o.ema_kimg * 1000
         beta = 0.5 ** (o.batch / max(ema_nimg, 1e-8))
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
             p_ema.lerp_(p, 1 - beta)
@@ -279,7 +283,7 @@ class Trainer:
 
     def export(self) -> Path:
         config = copy.deepcopy(self.config)
-        config.images_seen = self.images_before + self.images_seen
+        config.images_seen = self.images_trained
         return export_generator(self.G_ema, config, self.run_dir / "model.safetensors")
 
     # ---- the loop ----------------------------------------------------------------------------

@@ -8,11 +8,8 @@ Optimiser states never carry over: a new learning rate or batch makes them stale
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-
-import safetensors
 
 from ..models.config import GeneratorConfig
 from . import checkpoint as ckpt
@@ -41,7 +38,7 @@ def load_start(source: str) -> StartPoint:
         if found is None:
             raise TrainingError(f"{path}: --init names a folder with no training checkpoint in {ckpt.checkpoint_dir(path)}")
         return _from_checkpoint(found[0], *found[1:])
-    if path.is_file() and _is_checkpoint(path):
+    if path.is_file() and ckpt.read_meta(path) is not None:
         return _from_checkpoint(path, *ckpt.load_checkpoint(path))
     from ..modelfile import ModelFileError, load_generator
 
@@ -53,27 +50,16 @@ def load_start(source: str) -> StartPoint:
     return StartPoint(str(g.source), g.config, tensors, g.config.images_seen)
 
 
-def _is_checkpoint(path: Path) -> bool:
-    try:
-        with safetensors.safe_open(str(path), "pt") as f:
-            return ckpt.META_KEY in (f.metadata() or {})
-    except (OSError, safetensors.SafetensorError):
-        return False
-
-
 def _from_checkpoint(path: Path, tensors: dict, meta: dict) -> StartPoint:
     config = GeneratorConfig.from_dict(meta["config"])
     kept = {k: v for k, v in tensors.items() if k.split(".", 1)[0] in NETWORKS}
-    seen = int(meta["images_seen"]) + int(meta.get("images_before", 0))
-    return StartPoint(str(path), config, kept, seen)
+    return StartPoint(str(path), config, kept, ckpt.images_trained(meta))
 
 
 def saved_config(run_dir: Path) -> dict | None:
     """The generator config of a run folder's newest checkpoint, read from its header alone."""
     for path in reversed(ckpt.list_checkpoints(run_dir)):
-        try:
-            with safetensors.safe_open(str(path), "pt") as f:
-                return json.loads((f.metadata() or {})[ckpt.META_KEY])["config"]
-        except (OSError, KeyError, ValueError, safetensors.SafetensorError):
-            continue
+        meta = ckpt.read_meta(path)
+        if meta is not None and "config" in meta:
+            return meta["config"]
     return None

@@ -16,7 +16,7 @@ data=${1:?usage: $0 CELEBA_DIR RUN_ROOT [STYLE_KIMG] [CLASSIC_KIMG] [FINETUNE_KI
 root=${2:?usage: $0 CELEBA_DIR RUN_ROOT [STYLE_KIMG] [CLASSIC_KIMG] [FINETUNE_KIMG]}
 style_kimg=${3:-1161}
 classic_kimg=${4:-2000}
-finetune_kimg=${5:-1337}
+finetune_kimg=${5:-1557}
 [ -d "$data/train" ] || { echo "$data/train: no such folder (CelebA aligned photos expected)" >&2; exit 2; }
 mkdir -p "$root"
 terms="CelebA terms: non-commercial research purposes only"
@@ -41,7 +41,7 @@ wait
 
 # Then the style run goes on as a fine-tune at batch 128, the same learning rate and R1 weight
 # (its default scales with 1/batch): the bundled default's 1,008 kimg of this on an H200
-# (scripts/finetune_on_gpu.sh) and 329 kimg on a CPU core took FID from 28.0 to 22.4 (5k samples).
+# (scripts/finetune_on_gpu.sh) and 549 kimg on a CPU core took FID from 28.0 to 21.4 (5k samples).
 OMP_NUM_THREADS=1 facegen train "$root/celeba64c" --out "$root/default-ft" --init "$root/default-style64" \
     --batch 128 --lr 0.0025 --r1-gamma 0.0256 --augment-p 0.3 --kimg "$finetune_kimg" --snapshot-kimg 10 \
     --sample-kimg 20 --precision fp32 --no-progress --no-tensorboard --name facegen-default-style64 \

@@ -94,3 +94,26 @@ def test_the_bundled_default_can_be_fine_tuned_by_name(tmp_path):
     assert t.config.channels == g.config.channels and t.images_before == g.config.images_seen > 0
     assert all(torch.equal(v, g.state_dict()[k]) for k, v in t.G_ema.state_dict().items())
     assert all(torch.isfinite(v) for v in t.train_step().values())
+
+
+def test_a_style_model_grows_to_a_higher_resolution_starting_from_its_own_faces_upsampled(first_run, tmp_path):
+    ds, a = first_run
+    small = load_generator(a / "model.safetensors")
+    big = make_dataset(tmp_path / "big", size=64)
+    t = Trainer(TrainOptions(dataset=str(big), out=str(tmp_path / "b"), init=str(a), resolution=64, batch=8,
+                             **QUIET))
+    assert t.config.resolution == 64 and t.config.channels == TINY_STYLE_KW["channels"] + [8]
+    z = torch.randn(3, 32)
+    with torch.no_grad():
+        want = torch.nn.functional.interpolate(small(z), scale_factor=2, mode="bilinear", align_corners=False)
+        assert torch.allclose(t.G_ema(z, noise_mode="const"), want, atol=1e-5)
+    assert all(torch.isfinite(v) for v in t.train_step().values())
+    with torch.no_grad():
+        assert not torch.allclose(t.G(z, noise_mode="const"), want, atol=1e-3)  # the new block learns
+    with pytest.raises(TrainingError, match=r"--channels 32,32,16,8,4,4: growing .* needs its widths 32,32,16,8 "
+                                            r"followed by 1 more"):
+        Trainer(TrainOptions(dataset=str(big), out=str(tmp_path / "c"), init=str(a), resolution=64,
+                             channels=[32, 32, 16, 8, 4, 4]))
+    t.run_dir.mkdir()
+    with pytest.raises(TrainingError, match=r"--resolution 32 is below the starting model's 64"):
+        Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "d"), init=str(t.export()), resolution=32))

@@ -113,14 +113,30 @@ class Trainer:
 
     def _load_start(self) -> None:
         s = self.start
-        for name in ("G", "D", "G_ema") if s.has_discriminator else ("G", "G_ema"):
+        grown = len(self.config.channels) - len(s.config.channels)
+        with_d = s.has_discriminator and not grown
+        for name in ("G", "D", "G_ema") if with_d else ("G", "G_ema"):
             prefix = name + "."
-            getattr(self, name).load_state_dict({k[len(prefix):]: v for k, v in s.tensors.items()
-                                                 if k.startswith(prefix)})
+            net = getattr(self, name)
+            missing, unexpected = net.load_state_dict({k[len(prefix):]: v for k, v in s.tensors.items()
+                                                       if k.startswith(prefix)}, strict=not grown)
+            if grown:
+                new_blocks = tuple(f"blocks.{i}." for i in range(len(s.config.channels), len(self.config.channels)))
+                stray = [k for k in missing if not k.startswith(new_blocks)] + list(unexpected)
+                if stray:
+                    raise TrainingError(f"--init {s.source}: cannot grow it, these weights do not fit: "
+                                        f"{', '.join(stray[:5])}")
+                with torch.no_grad():
+                    # A silent toRGB makes the grown model's first output its source's, upsampled:
+                    # the new blocks learn detail on top of a face instead of from noise.
+                    for block in net.blocks[len(s.config.channels):]:
+                        block.to_rgb.weight.zero_()
         self.images_before = s.images_seen
         if self.dist.is_main:
-            print(f"starting from {s.source} ({s.images_seen / 1000:.1f} kimg)"
-                  + ("" if s.has_discriminator else "; a model file holds no discriminator, so D starts afresh"))
+            how = ("" if with_d else
+                   f"; grown from {s.config.resolution} to {self.config.resolution} px, so D starts afresh" if grown
+                   else "; a model file holds no discriminator, so D starts afresh")
+            print(f"starting from {s.source} ({s.images_seen / 1000:.1f} kimg){how}")
         self.start = None  # the weights are in the networks now
 
     # ---- state -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from ..models.config import MAX_CHANNELS, MAX_LATENT, MAX_MAPPING_LAYERS, GeneratorConfig, default_channels
@@ -117,8 +118,28 @@ class TrainOptions:
 
 
 def take_shape(opts: TrainOptions, config: dict, source: str) -> TrainOptions:
-    """Fill the model-shape options left unset from a starting model's config; refuse any that differ."""
+    """Fill the model-shape options left unset from a starting model's config; refuse any that differ.
+
+    A style model may grow: a higher --resolution adds blocks on top of the starting model's,
+    with --channels (the full list, starting with the model's own widths) or, left out, the
+    model's last width repeated.
+    """
     o = dataclasses.replace(opts)
+    theirs_res = config["resolution"]
+    if o.resolution is not None and o.resolution != theirs_res and config["architecture"] == "style" \
+            and o.arch in (None, "style"):
+        if o.resolution < theirs_res:
+            raise TrainingError(f"--resolution {o.resolution} is below the starting model's {theirs_res} "
+                                f"({source}); a model can grow, not shrink")
+        extra = int(math.log2(o.resolution // theirs_res))
+        own = list(config["channels"])
+        if o.channels is None:
+            o.channels = own + [own[-1]] * extra
+        elif o.channels[:len(own)] != own or len(o.channels) != len(own) + extra:
+            raise TrainingError(f"--channels {','.join(map(str, o.channels))}: growing {source} to "
+                                f"{o.resolution}x{o.resolution} needs its widths {','.join(map(str, own))} "
+                                f"followed by {extra} more")
+        config = dict(config, resolution=o.resolution, channels=o.channels)
     for option, key in SHAPE.items():
         given, theirs = getattr(o, option), config[key]
         if given is None:

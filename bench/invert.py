@@ -145,7 +145,7 @@ def main() -> None:
           f"Examples (target | reconstruction): {name}_examples.png"]
     print("\n".join(md))
     print("wrote", write_results(name, results, "\n".join(md) + "\n"))
-    recipe = dict(pipe._recipe_base("const", None), kind="explore", op="invert-compare",
+    recipe = dict(pipe.recipe_base("const", None), kind="explore", op="invert-compare",
                   note=("left of each pair: a generated face; right: its inversion" if args.generated else
                         "left of each pair: a real CelebA test photo crop; right: its inversion (AI-generated)"))
     save_output(make_grid(pairs, 8), RESULTS / f"{name}_examples.png", recipe, overwrite=True)

@@ -307,7 +307,7 @@ def save_inversion(pipe: FaceGenerator, inv: Inversion, paths: dict[str, Path], 
                               "eyes_found": bool(location.eyes_found),
                               "matrix": np.round(location.matrix, 6).tolist()}
     recipe = latent_recipe(pipe, inv.face.w, None, "invert", face=inv.face.describe(), **info)
-    compare = dict(pipe._recipe_base("const", None), kind="explore", op="invert-compare",
+    compare = dict(pipe.recipe_base("const", None), kind="explore", op="invert-compare",
                    note="left: the photo's face crop (not generated); right: its inversion (AI-generated)",
                    latent=recipe["latent"], **info)
     written = []

@@ -1,7 +1,6 @@
 """FaceGenerator: a generator model plus what it takes to turn seeds into PIL images."""
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,9 +8,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import __version__
-from .imaging import to_pil
+from .imaging import make_grid, to_pil
 from .models.base import Generator
+from .recipe_schema import base_recipe, decode_array, encode_array, renders
 
 MAX_FACES = 10_000
 PRECISIONS = ("fp32", "bf16")
@@ -27,18 +26,14 @@ class FaceGeneratorOutput:
     ws: torch.Tensor | None = None  # w after truncation ([B, w_dim] or [B, num_ws, w_dim])
 
 
-def encode_latent(t: torch.Tensor) -> dict:
-    """A tensor as JSON-safe data for a recipe (float32, base64)."""
-    a = t.detach().to(torch.float32).cpu().numpy()
-    return {"dtype": "float32", "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode()}
+def encode_latent(t: torch.Tensor, compress: bool = False) -> dict:
+    """A tensor as JSON-safe data for a recipe (float32, base64; zlib'd too when `compress`)."""
+    return encode_array(t.detach().to(torch.float32).cpu().numpy(), compress)
 
 
 def decode_latent(d: dict) -> torch.Tensor:
-    shape = [int(s) for s in d["shape"]]
-    raw = base64.b64decode(d["data"], validate=True)
-    if d.get("dtype") != "float32" or len(raw) != 4 * int(np.prod(shape)):
-        raise ValueError(f"latent data does not match its shape {shape}")
-    return torch.from_numpy(np.frombuffer(raw, dtype=np.float32).reshape(shape).copy())
+    """The tensor `encode_latent` wrote; ValueError when its bytes do not match its shape."""
+    return torch.from_numpy(decode_array(d))
 
 
 def bf16_available() -> bool:
@@ -100,7 +95,7 @@ class FaceGenerator:
         check_truncation(truncation)
         if not isinstance(batch_size, int) or not 1 <= batch_size <= 1024:
             raise ValueError(f"batch_size must be between 1 and 1024, got {batch_size!r}")
-        base = self._recipe_base(noise_mode, size)
+        base = self.recipe_base(noise_mode, size)
         images, recipes, zs, ws = [], [], [], []
         # Convolution kernels round differently for different batch sizes, so each recipe
         # names the seeds computed together with it; `reproduce` repeats that exact batch.
@@ -152,16 +147,32 @@ class FaceGenerator:
                 raise ValueError(f"seed {s} is out of range (0 to 2**63-1)")
         return seeds
 
-    def _recipe_base(self, noise_mode: str, size: int | None) -> dict:
-        base = {"facegen": __version__, "ai_generated": True, "model": self.model_info(),
-                "noise_mode": noise_mode, "precision": self.precision,
-                "size": size or self.model.config.resolution}
-        if self.backend != "torch":
-            # ONNX Runtime can differ from PyTorch in the last bit, so one pixel may differ by 1.
-            base["backend"] = self.backend
-        return base
+    def recipe_base(self, noise_mode: str = "const", size: int | None = None) -> dict:
+        """The fields every recipe made with this pipeline starts with (add kind, op and the rest)."""
+        return base_recipe(self.model_info(), noise_mode, size or self.model.config.resolution, self.precision,
+                           self.backend)
+
+    _recipe_base = recipe_base  # the old name, still used by facegen/compose (being edited elsewhere)
 
 
 def check_truncation(truncation: float) -> None:
     if not isinstance(truncation, (int, float)) or not -2.0 <= truncation <= 2.0:
         raise ValueError(f"truncation must be a number between -2 and 2, got {truncation!r}")
+
+
+@renders("generate")
+def _render_generate(recipe: dict, pipe: FaceGenerator) -> Image.Image:
+    """The face of `seed`, made in the same batch as when it was first made (batches round differently)."""
+    batch = recipe.get("batch_seeds") or [recipe["seed"]]
+    images = pipe(seeds=batch, truncation=recipe["truncation"], batch_size=len(batch), **_common(recipe)).images
+    return images[batch.index(recipe["seed"])]
+
+
+@renders("grid")
+def _render_grid(recipe: dict, pipe: FaceGenerator) -> Image.Image:
+    images = pipe(seeds=recipe["seeds"], truncation=recipe["truncation"], **_common(recipe)).images
+    return make_grid(images, recipe.get("columns"))
+
+
+def _common(recipe: dict) -> dict:
+    return {"noise_mode": recipe.get("noise_mode", "const"), "size": recipe.get("size")}

@@ -16,10 +16,11 @@ from PIL import Image
 
 from ..imaging import make_grid
 from ..pipeline import FaceGenerator
+from ..recipe_schema import renders
 from .faces import Face, average_w
 from .layers import GROUPS, StyleOnlyError, layer_groups
 from .limits import MAX_CHILDREN, MAX_MUTATION
-from .recipes import pack, sheet_recipe, synthesize_all
+from .recipes import pack, sheet_recipe, synthesize_all, unpack
 
 LETTERS = "ABCDEFGH"
 MAX_GRID_SIDE = 16
@@ -113,6 +114,11 @@ def mixing_grid_image(pipe: FaceGenerator, rows_w: torch.Tensor, cols_w: torch.T
     return make_grid([blank] + images, len(cols_w) + 1)
 
 
+@renders("explore", "mix")
+def render_mixing_grid(recipe: dict, pipe: FaceGenerator) -> Image.Image:
+    return mixing_grid_image(pipe, unpack(recipe["rows"]), unpack(recipe["cols"]), recipe["layers"], recipe.get("size"))
+
+
 def mixing_grid(pipe: FaceGenerator, rows: list[Face], cols: list[Face], layers: list[int],
                 size: int | None = None, layer_spec: str = "") -> tuple[Image.Image, dict]:
     """The mixing grid and the recipe that re-makes it."""
@@ -134,3 +140,8 @@ def mixing_grid(pipe: FaceGenerator, rows: list[Face], cols: list[Face], layers:
 
 def children_sheet_recipe(pipe: FaceGenerator, brood: Brood, columns: int, size: int | None, **info) -> dict:
     return sheet_recipe(pipe, size, "children", ws=pack(brood.ws), columns=columns, genes=brood.genes, **info)
+
+
+@renders("explore", "children")
+def render_children(recipe: dict, pipe: FaceGenerator) -> Image.Image:
+    return make_grid(synthesize_all(pipe, unpack(recipe["ws"]), recipe.get("size")), recipe["columns"])

@@ -20,10 +20,11 @@ from PIL import Image
 
 from ..imaging import make_grid
 from ..pipeline import FaceGenerator
+from ..recipe_schema import renders
 from .faces import Face, w_samples
 from .layers import StyleOnlyError
 from .limits import MAX_EDIT_STRENGTH as MAX_STRENGTH
-from .recipes import labelled_rows, pack, sheet_recipe, synthesize_all
+from .recipes import labelled_rows, pack, sheet_recipe, synthesize_all, unpack
 
 FORMAT = "facegen-directions"
 METHODS = ("sefa", "ganspace")
@@ -229,6 +230,12 @@ def edit_sheet(pipe: FaceGenerator, base: torch.Tensor, vectors: torch.Tensor, s
     images = synthesize_all(pipe, torch.stack(ws), size)
     grid = make_grid(images, len(strengths))
     return labelled_rows(grid, labels, images[0].height) if labels else grid
+
+
+@renders("explore", "edit")
+def render_edit_sheet(recipe: dict, pipe: FaceGenerator) -> Image.Image:
+    return edit_sheet(pipe, unpack(recipe["base"]), unpack(recipe["vectors"]), recipe["scales"], recipe["strengths"],
+                      recipe["layers"], recipe.get("labels"), recipe.get("size"))
 
 
 def edit(pipe: FaceGenerator, face: Face, d: Directions, refs: list, strengths: list[float],

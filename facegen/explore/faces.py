@@ -20,7 +20,9 @@ import torch
 
 from ..arrays import read_npy, read_npz
 from ..atomic import atomic_path
-from ..pipeline import FaceGenerator, decode_latent
+from ..pipeline import FaceGenerator, decode_latent, encode_latent
+from ..recipe_schema import RecipeError, renders
+from ..recipe_schema import check as check_recipe
 
 LATENT_FORMAT = "facegen-latent"
 MAX_LATENT_FILE_BYTES = 64 * 1024**2
@@ -55,9 +57,7 @@ class Face:
         """What a recipe records about where this face came from."""
         out = {"label": self.label, "seed": self.seed, "truncation": self.truncation}
         if self.inverted_from:
-            from .recipes import pack
-
-            out["inverted_from"] = [pack(w) for w in self.inverted_from]
+            out["inverted_from"] = [encode_latent(w, compress=True) for w in self.inverted_from]
         return out
 
 
@@ -131,8 +131,6 @@ def _check_model(source, recorded: dict | None, pipe: FaceGenerator, allow_other
 
 def face_from_image(path: Path, pipe: FaceGenerator, allow_other_model: bool = False) -> Face:
     from ..provenance import ProvenanceError, read_recipe
-    from ..recipes import RecipeError
-    from ..recipes import check as check_recipe
 
     try:
         recipe = read_recipe(path)
@@ -163,6 +161,19 @@ def face_from_image(path: Path, pipe: FaceGenerator, allow_other_model: bool = F
         raise FaceRefError(f"{path}: is a photo with faces put in by facegen {recipe.get('op')}, not a face "
                            "facegen made on its own")
     raise FaceRefError(f"{path}: is a {recipe.get('op') or kind} sheet of several faces, not one face")
+
+
+@renders("latent")
+def render_latent(recipe: dict, pipe: FaceGenerator):
+    """The face a recipe of kind 'latent' holds (its final w or w+, one row)."""
+    w = decode_latent(recipe["latent"])
+    if w.dim() < 2 or w.shape[0] != 1:
+        raise RecipeError(f"the recipe's latent has shape {list(w.shape)}; a face's latent is one row")
+    try:
+        check_latent_shape("the recipe's latent", w[0], pipe, "w")  # also refuses NaN and infinities
+    except ValueError as e:
+        raise RecipeError(str(e)) from None
+    return pipe.synthesize(w, noise_mode=recipe.get("noise_mode", "const"), size=recipe.get("size"))[0]
 
 
 def check_latent_shape(source, w: torch.Tensor, pipe: FaceGenerator, space: str) -> None:
@@ -225,8 +236,6 @@ def load_latent(path: str | Path, pipe: FaceGenerator, space: str | None = None,
 def ancestry(meta: dict, w: torch.Tensor, source="recipe") -> list[torch.Tensor]:
     """Every inverted latent a recipe or latent file names anywhere (its face, parents, ...);
     `w` itself when the file says it is an inversion but names none (so copying keeps the mark)."""
-    from .recipes import unpack
-
     found: list[torch.Tensor] = []
 
     def walk(node, depth=0):
@@ -237,7 +246,7 @@ def ancestry(meta: dict, w: torch.Tensor, source="recipe") -> list[torch.Tensor]
                 if key == "inverted_from" and isinstance(value, list):
                     for packed in value:
                         try:
-                            found.append(unpack(packed))
+                            found.append(decode_latent(packed))
                         except (KeyError, TypeError, ValueError, zlib.error) as e:
                             raise FaceRefError(f"{source}: its record of the inverted face it came "
                                                f"from is unreadable ({e})") from None

@@ -19,8 +19,9 @@ from PIL import Image
 from ..atomic import atomic_path
 from ..imaging import make_grid
 from ..pipeline import FaceGenerator
+from ..recipe_schema import renders
 from .faces import Face
-from .recipes import pack, sheet_recipe, synthesize_all
+from .recipes import pack, sheet_recipe, synthesize_all, unpack
 
 MAX_FRAMES = 10_000
 MAX_FPS = 60.0
@@ -121,6 +122,13 @@ def morph(pipe: FaceGenerator, faces: list[Face], frames: int = 60, loop: bool =
     recipe = sheet_recipe(pipe, size, "morph", keys=pack(keys), frames=frames, loop=loop, space=space,
                           truncation=truncation, columns=columns, faces=[f.describe() for f in faces])
     return Morph(images, ws, recipe)
+
+
+@renders("explore", "morph")
+def render_morph(recipe: dict, pipe: FaceGenerator) -> Image.Image:
+    ws = interpolate(unpack(recipe["keys"]), recipe["frames"], recipe["loop"], recipe["space"], pipe,
+                     recipe.get("truncation", 1.0))
+    return make_grid(synthesize_all(pipe, ws, recipe.get("size")), recipe["columns"])
 
 
 def gif_fps(fps: float) -> float:

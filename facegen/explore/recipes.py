@@ -1,42 +1,34 @@
-"""Recipes for what the explore tools write, and the one renderer that re-makes them.
+"""Recipes for what the explore tools write, and the helpers that make and save them.
 
 A single face is stored as kind "latent" (its final w or w+), which any facegen
 reader understands. A sheet (morph strip, edit strip, direction sheet, mixing
 grid) is kind "explore": the few inputs and the operation, re-run by the same
 code that made it, so that `facegen reproduce` gets the identical picture
-without a recipe megabytes long.
+without a recipe megabytes long. Each explore module registers the renderer of
+its own operation (`@renders("explore", op)`, facegen/recipe_schema.py).
 """
 from __future__ import annotations
 
-import base64
 import json
-import zlib
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from ..imaging import make_grid
-from ..pipeline import FaceGenerator, encode_latent
+from ..pipeline import FaceGenerator, decode_latent, encode_latent
+from .faces import collapse
 
 CHUNK = 16
 MAX_RECIPE_CHARS = 900_000  # under provenance.MAX_RECIPE_BYTES, which readers enforce
 
 
 def pack(t: torch.Tensor) -> dict:
-    """float32 tensor -> JSON: zlib'd, because w+ rows copied from one w compress to almost nothing."""
-    a = np.ascontiguousarray(t.detach().to(torch.float32).cpu().numpy())
-    return {"dtype": "float32", "shape": list(a.shape), "zlib": base64.b64encode(zlib.compress(a.tobytes(), 6)).decode()}
+    """A tensor for a sheet's recipe: the one latent codec, zlib'd (sheets repeat rows a lot)."""
+    return encode_latent(t, compress=True)
 
 
-def unpack(d: dict) -> torch.Tensor:
-    shape = [int(s) for s in d["shape"]]
-    raw = zlib.decompress(base64.b64decode(d["zlib"], validate=True), bufsize=4 * max(1, int(np.prod(shape))))
-    if d.get("dtype") != "float32" or len(raw) != 4 * int(np.prod(shape)):
-        raise ValueError(f"packed tensor does not match its shape {shape}")
-    return torch.from_numpy(np.frombuffer(raw, dtype=np.float32).reshape(shape).copy())
+unpack = decode_latent
 
 
 def synthesize_all(pipe: FaceGenerator, ws: torch.Tensor, size: int | None = None, progress: bool = False,
@@ -52,15 +44,13 @@ def synthesize_all(pipe: FaceGenerator, ws: torch.Tensor, size: int | None = Non
 
 def latent_recipe(pipe: FaceGenerator, w: torch.Tensor, size: int | None, op: str, **info) -> dict:
     """A single face's recipe: kind 'latent' with its final w (collapsed when every layer agrees)."""
-    from .faces import collapse
-
-    recipe = dict(pipe._recipe_base("const", size), kind="latent", op=op, latent=encode_latent(collapse(w)[None]))
+    recipe = dict(pipe.recipe_base("const", size), kind="latent", op=op, latent=encode_latent(collapse(w)[None]))
     recipe.update(info)
     return recipe
 
 
 def sheet_recipe(pipe: FaceGenerator, size: int | None, op: str, **fields) -> dict:
-    return dict(pipe._recipe_base("const", size), kind="explore", op=op, **fields)
+    return dict(pipe.recipe_base("const", size), kind="explore", op=op, **fields)
 
 
 def labelled_rows(grid: Image.Image, labels: list[str], tile: int, padding: int = 2, width: int = 84) -> Image.Image:
@@ -84,38 +74,3 @@ def save_output(image: Image.Image, path: str | Path, recipe: dict, overwrite: b
         raise ValueError(f"{path}: the recipe for this sheet would be {size} bytes, over the "
                          f"{MAX_RECIPE_CHARS} readers accept; use fewer faces")
     return save_image(image, path, recipe, overwrite=overwrite)
-
-
-def render_explore(recipe: dict, pipe: FaceGenerator) -> Image.Image:
-    """Re-make an image of kind 'explore' (dispatch on its op)."""
-    op = recipe.get("op")
-    size = recipe.get("size")
-    if op == "morph":
-        from .morph import interpolate
-
-        ws = interpolate(unpack(recipe["keys"]), recipe["frames"], recipe["loop"], recipe["space"], pipe,
-                         recipe.get("truncation", 1.0))
-        return make_grid(synthesize_all(pipe, ws, size), recipe["columns"])
-    if op == "edit":
-        from .directions import edit_sheet
-
-        return edit_sheet(pipe, unpack(recipe["base"]), unpack(recipe["vectors"]), recipe["scales"],
-                          recipe["strengths"], recipe["layers"], recipe.get("labels"), size)
-    if op == "mix":
-        from .breed import mixing_grid_image
-
-        return mixing_grid_image(pipe, unpack(recipe["rows"]), unpack(recipe["cols"]), recipe["layers"], size)
-    if op == "children":
-        return make_grid(synthesize_all(pipe, unpack(recipe["ws"]), size), recipe["columns"])
-    if op == "transform":
-        from .transform import scaled_noise
-        from ..pipeline import decode_latent
-
-        if getattr(pipe, "_onnx", None) is not None:
-            raise ValueError("a noise-scaled transform is re-made with the torch backend only")
-        with scaled_noise(pipe.model, recipe.get("noise_scales")):
-            return synthesize_all(pipe, decode_latent(recipe["latent"]), size)[0]
-    if op == "invert-compare":
-        raise ValueError("an inversion's side-by-side holds the photo's face, which its recipe does not "
-                         "store; reproduce the reconstruction (NAME_faceK.png) instead")
-    raise ValueError(f"unknown explore operation {op!r}")

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..pipeline import FaceGenerator, encode_latent
+from ..pipeline import FaceGenerator, decode_latent, encode_latent
+from ..recipe_schema import renders
 from .directions import apply_edit
 from .faces import Face, average_w, typical_radius, w_samples
 from .layers import StyleOnlyError
@@ -123,6 +124,15 @@ def transform(pipe: FaceGenerator, face: Face, exaggerate: float = 1.0, truncati
     else:
         recipe = sheet_recipe(pipe, size, "transform", latent=encode_latent(w[None]), noise_scales=scales, **info)
     return Transformed(image, w, recipe, notes)
+
+
+@renders("explore", "transform")
+def render_transform(recipe: dict, pipe: FaceGenerator) -> Image.Image:
+    """A transform with scaled noise: its latent, rendered with the noise scaled the same way."""
+    if getattr(pipe, "_onnx", None) is not None:
+        raise ValueError("a noise-scaled transform is re-made with the torch backend only")
+    with scaled_noise(pipe.model, recipe.get("noise_scales")):
+        return synthesize_all(pipe, decode_latent(recipe["latent"]), recipe.get("size"))[0]
 
 
 def _clamp_radius(w: torch.Tensor, center: torch.Tensor, radius: float, notes: list[str]) -> torch.Tensor:

@@ -23,3 +23,16 @@ def need(module: str, extra: str):
     except ImportError:
         raise ImportError(f"this needs the optional package {module.split('.')[0]!r}: "
                           f"pip install 'facegen[{extra}]'") from None
+
+
+def build_dcgan(path, latent_dim: int, channels: list[int], latent_distribution: str, **meta):
+    """A facegen DCGANGenerator of the given shape, or a clear error if facegen cannot hold it."""
+    from ..models import ConfigError, GeneratorConfig, build_generator
+
+    resolution = 4 * 2 ** len(channels)
+    config = GeneratorConfig(architecture="dcgan", resolution=resolution, latent_dim=latent_dim,
+                             channels=list(channels), latent_distribution=latent_distribution, **meta)
+    try:
+        return build_generator(config)
+    except ConfigError as e:
+        raise InteropError(path, f"holds a generator facegen cannot represent: {e}") from None

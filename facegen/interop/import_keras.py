@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import InteropError, need
-from .importers import build_dcgan
+from . import InteropError, build_dcgan, need
 
 ALLOWED = {"InputLayer", "Dense", "Reshape", "BatchNormalization", "ReLU", "Activation", "Conv2DTranspose"}
 MAX_TENSOR = 512 * 1024**2 // 4

@@ -14,8 +14,7 @@ import pickle
 import re
 from pathlib import Path
 
-from . import InteropError
-from .importers import build_dcgan
+from . import InteropError, build_dcgan
 
 WRAPPER_KEYS = ("netG_state_dict", "netG", "generator", "state_dict")
 _KEY = re.compile(r"main\.(\d+)\.(weight|bias|running_mean|running_var|num_batches_tracked)")

@@ -65,16 +65,3 @@ def import_checkpoint(path: str | Path, source: str, out: str | Path, overwrite:
             "resolution": c.resolution, "latent_dim": c.latent_dim, "channels": c.channels,
             "latent_distribution": c.latent_distribution,
             "parameters": sum(p.numel() for p in model.parameters())}
-
-
-def build_dcgan(path, latent_dim: int, channels: list[int], latent_distribution: str, **meta):
-    """A facegen DCGANGenerator of the given shape, or a clear error if facegen cannot hold it."""
-    from ..models import ConfigError, GeneratorConfig, build_generator
-
-    resolution = 4 * 2 ** len(channels)
-    config = GeneratorConfig(architecture="dcgan", resolution=resolution, latent_dim=latent_dim,
-                             channels=list(channels), latent_distribution=latent_distribution, **meta)
-    try:
-        return build_generator(config)
-    except ConfigError as e:
-        raise InteropError(path, f"holds a generator facegen cannot represent: {e}") from None

@@ -212,10 +212,11 @@ def create_app(model: FaceGenerator | str | Path = "default", token: str | None 
         log.exception("%s %s failed", request.method, request.url.path)
         return _error(500, "internal error (the server log has the details)")
 
-    from . import api, photos
+    from .api import router as api_router  # `from . import api` would import this package, a cycle
+    from .photos import router as photos_router
 
-    app.include_router(api.router)
-    app.include_router(photos.router)
+    app.include_router(api_router)
+    app.include_router(photos_router)
 
     @app.get("/docs", include_in_schema=False)
     async def docs():

@@ -94,10 +94,11 @@ def encode_array(a: np.ndarray, compress: bool = False) -> dict:
 def decode_array(d: dict) -> np.ndarray:
     """The array `encode_array` wrote (either form); ValueError when the bytes do not match the shape."""
     shape = [int(s) for s in d["shape"]]
-    nbytes = 4 * int(np.prod(shape))
+    nbytes = 4 * math.prod(shape)
     if "zlib" in d:
-        # At most one byte past what the shape needs: a zlib bomb stops there.
-        raw = zlib.decompressobj().decompress(base64.b64decode(d["zlib"], validate=True), nbytes + 1)
+        packed = base64.b64decode(d["zlib"], validate=True)
+        # At most one byte past what the shape needs (zlib expands at most ~1032x): a bomb stops there.
+        raw = zlib.decompressobj().decompress(packed, max(0, min(nbytes, 1032 * len(packed) + 64)) + 1)
     else:
         raw = base64.b64decode(d["data"], validate=True)
     if d.get("dtype") != "float32" or len(raw) != nbytes:

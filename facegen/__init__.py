@@ -10,7 +10,7 @@ _LAZY = {
     "Generator": "facegen.models.base",
     "GeneratorConfig": "facegen.models.config",
     "build_generator": "facegen.models",
-    "ModelFileError": "facegen.modelfile",
+    "ModelFileError": "facegen.models.file",
     "invert_photo": "facegen.inversion",
     "invert_crop": "facegen.inversion",
 }

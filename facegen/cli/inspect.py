@@ -11,7 +11,7 @@ def add_info_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_info(args) -> int:
-    from ..modelfile import BUNDLED, _sniff, read_header, resolve
+    from ..models.file import BUNDLED, _sniff, read_header, resolve
 
     path = Path(args.path)
     if args.path in BUNDLED or path.suffix == ".safetensors":

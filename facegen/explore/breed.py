@@ -88,10 +88,7 @@ def breed(pipe: FaceGenerator, parents: list[Face], genes: dict[str, str] | None
 
 def random_w(pipe: FaceGenerator, gen: torch.Generator) -> torch.Tensor:
     """One random face's w (z for dcgan), drawn from `gen`."""
-    c = pipe.config
-    z = torch.rand(1, c.latent_dim, generator=gen) if c.latent_distribution == "uniform01" \
-        else torch.randn(1, c.latent_dim, generator=gen)
-    return pipe.mapping(z, 1.0)[0]
+    return pipe.mapping(pipe.model.sample_latents(1, gen), 1.0)[0]
 
 
 def mix_rows(base: torch.Tensor, donor: torch.Tensor, rows: list[int]) -> torch.Tensor:

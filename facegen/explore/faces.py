@@ -339,21 +339,14 @@ def w_samples(pipe: FaceGenerator) -> torch.Tensor:
     """SAMPLES latents of random faces in the space Face.w lives in (fixed seed, so repeatable)."""
     model = pipe.model
     if model not in _STATS:
-        g = torch.Generator().manual_seed(SAMPLE_SEED)
-        c = model.config
-        if c.latent_distribution == "uniform01":
-            z = torch.rand(SAMPLES, c.latent_dim, generator=g)
-        else:
-            z = torch.randn(SAMPLES, c.latent_dim, generator=g)
+        z = model.sample_latents(SAMPLES, torch.Generator().manual_seed(SAMPLE_SEED))
         _STATS[model] = pipe.mapping(z, 1.0).clone()
     return _STATS[model]
 
 
 def average_w(pipe: FaceGenerator) -> torch.Tensor:
-    """The average face's latent: the model's recorded w_avg, else the mean of sampled W."""
-    if pipe.config.w_avg is not None or pipe.config.architecture == "dcgan":
-        return pipe.model.w_avg.detach().clone().float()
-    return w_samples(pipe).mean(0)
+    """The average face's latent (`Generator.average_w`): the model's recorded w_avg, else measured."""
+    return pipe.model.average_w()
 
 
 def typical_radius(pipe: FaceGenerator) -> float:

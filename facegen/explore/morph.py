@@ -70,7 +70,7 @@ def interpolate(keys: torch.Tensor, frames: int, loop: bool, space: str, pipe: F
                 truncation: float = 1.0) -> torch.Tensor:
     """Latents along the path through `keys` ([K, ...] z's when space is 'z', else w/w+)."""
     n = keys.shape[0]
-    center = pipe.model.w_avg.float() if pipe.config.latent_distribution == "uniform01" else 0.0
+    center = pipe.config.latent_mean  # of z: slerp goes round the distribution's centre
     out = []
     for seg, t in positions(n, frames, loop):
         a, b = keys[seg], keys[(seg + 1) % n]

@@ -56,6 +56,11 @@ class GeneratorConfig:
         return 2 * len(self.channels)
 
     @property
+    def latent_mean(self) -> float:
+        """E[z] of the latent distribution (each coordinate)."""
+        return 0.5 if self.latent_distribution == "uniform01" else 0.0
+
+    @property
     def resolutions(self) -> list[int]:
         return [4 * 2**i for i in range(len(self.channels))]
 

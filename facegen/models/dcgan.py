@@ -38,8 +38,7 @@ class DCGANGenerator(Generator):
         layers += [nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         dcgan_init(self.net)
-        mean = 0.5 if config.latent_distribution == "uniform01" else 0.0
-        w_avg = config.w_avg if config.w_avg is not None else [mean] * config.latent_dim
+        w_avg = config.w_avg if config.w_avg is not None else [config.latent_mean] * config.latent_dim
         self.register_buffer("w_avg", torch.tensor(w_avg, dtype=torch.float32), persistent=False)
 
     def mapping(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:

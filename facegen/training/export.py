@@ -11,24 +11,11 @@ from ..models.config import GeneratorConfig
 from .checkpoint import images_trained, latest_checkpoint, load_checkpoint
 from .data import TrainingError
 
-W_AVG_SAMPLES = 10_000
-
-
-@torch.no_grad()
-def average_w(g) -> list[float]:
-    """The centre truncation pulls toward: the mean of W over many z for style; E[z] for dcgan."""
-    cfg = g.config
-    if cfg.architecture != "style":
-        return [0.5 if cfg.latent_distribution == "uniform01" else 0.0] * cfg.latent_dim
-    gen = torch.Generator().manual_seed(0)
-    z = torch.randn(W_AVG_SAMPLES, cfg.latent_dim, generator=gen)
-    return g.mapping_network(z.to(next(g.parameters()).device)).float().mean(0).cpu().tolist()
-
 
 def export_generator(g_ema, config: GeneratorConfig, path: Path, overwrite: bool = True) -> Path:
     """Save a copy of `g_ema` in fp32 with `config` (w_avg filled in) as a model file."""
     config = copy.deepcopy(config)
-    config.w_avg = average_w(g_ema)
+    config.w_avg = g_ema.measure_w_avg().cpu().tolist()
     model = build_generator(config)
     model.load_state_dict({k: v.detach().float().cpu() for k, v in g_ema.state_dict().items()})
     model.to(memory_format=torch.contiguous_format)

@@ -66,6 +66,12 @@ def restore_optimizer(prefix: str, opt: torch.optim.Optimizer, tensors: dict, me
         state.setdefault(int(idx), {})[key] = value
     groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in meta["param_groups"]]
     opt.load_state_dict({"state": state, "param_groups": groups})
+    # A file stores tensors contiguous; give each moment its parameter's memory layout again
+    # (channels_last), since a fused optimiser walks parameter and moments as one flat buffer.
+    for param, moments in opt.state.items():
+        for key, value in moments.items():
+            if torch.is_tensor(value) and value.shape == param.shape:
+                moments[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def rng_state(tensors: dict) -> dict:

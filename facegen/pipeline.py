@@ -9,10 +9,10 @@ import torch
 from PIL import Image
 
 from .imaging import make_grid, to_pil
+from .limits import MAX_FACES, MAX_SEED, TRUNCATION_MAX, TRUNCATION_MIN
 from .models.base import Generator
 from .recipe_schema import base_recipe, decode_array, encode_array, renders
 
-MAX_FACES = 10_000
 PRECISIONS = ("fp32", "bf16")
 BACKENDS = ("torch", "onnx")
 
@@ -143,7 +143,7 @@ class FaceGenerator:
         if not 1 <= len(seeds) <= MAX_FACES:
             raise ValueError(f"between 1 and {MAX_FACES} seeds are needed, got {len(seeds)}")
         for s in seeds:
-            if not 0 <= s < 2**63:
+            if not 0 <= s <= MAX_SEED:
                 raise ValueError(f"seed {s} is out of range (0 to 2**63-1)")
         return seeds
 
@@ -156,8 +156,9 @@ class FaceGenerator:
 
 
 def check_truncation(truncation: float) -> None:
-    if not isinstance(truncation, (int, float)) or not -2.0 <= truncation <= 2.0:
-        raise ValueError(f"truncation must be a number between -2 and 2, got {truncation!r}")
+    if not isinstance(truncation, (int, float)) or not TRUNCATION_MIN <= truncation <= TRUNCATION_MAX:
+        raise ValueError(f"truncation must be a number between {TRUNCATION_MIN:g} and {TRUNCATION_MAX:g}, "
+                         f"got {truncation!r}")
 
 
 @renders("generate")

@@ -17,14 +17,14 @@ from typing import Callable
 import numpy as np
 
 from . import __version__
+from .limits import MAX_FACES, MAX_FRAMES, MAX_SEED
 
 
 class RecipeError(ValueError):
     """A recipe that cannot be re-made; the message names the field."""
 
 
-MAX_SEEDS = 10_000  # what `facegen generate -n` allows
-MAX_FRAMES = 10_000  # what `facegen morph --frames` allows
+MAX_SEEDS = MAX_FACES  # what `facegen generate -n` allows
 MAX_PIXELS = 100_000_000  # a re-made image of more pixels than this is a memory bomb, not a recipe
 
 
@@ -37,14 +37,14 @@ def _is_number(v, bound: float) -> bool:
 
 
 def _seed_list(v) -> bool:
-    return isinstance(v, list) and 1 <= len(v) <= MAX_SEEDS and all(_is_int(s, 0, 2**63 - 1) for s in v)
+    return isinstance(v, list) and 1 <= len(v) <= MAX_SEEDS and all(_is_int(s, 0, MAX_SEED) for s in v)
 
 
 # Each field a reader uses, and what it must be when present. An image's recipe comes from anywhere.
 FIELDS = {
     "kind": lambda v: isinstance(v, str), "op": lambda v: isinstance(v, str),
     "model": lambda v: isinstance(v, dict), "noise_mode": lambda v: isinstance(v, str),
-    "seed": lambda v: _is_int(v, 0, 2**63 - 1), "seeds": _seed_list,
+    "seed": lambda v: _is_int(v, 0, MAX_SEED), "seeds": _seed_list,
     "batch_seeds": lambda v: v is None or _seed_list(v),
     "truncation": lambda v: _is_number(v, 10), "size": lambda v: v is None or _is_int(v, 16, 2048),
     "frames": lambda v: _is_int(v, 2, MAX_FRAMES), "columns": lambda v: v is None or _is_int(v, 1, MAX_SEEDS),

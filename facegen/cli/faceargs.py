@@ -6,6 +6,7 @@ import re
 import warnings
 from pathlib import Path
 
+from ..limits import TRUNCATION_MAX, TRUNCATION_MIN
 from .generate import _bounded
 
 FACE_HELP = "a seed (42 or seed:42), 'avg', a latent file (.npz/.npy; z:FILE or w:FILE) or an image facegen made"
@@ -21,7 +22,7 @@ def add_model_arguments(p: argparse.ArgumentParser, truncation: bool = True) -> 
     p.add_argument("--model", default="default", help="model file or bundled name (default, classic)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     if truncation:
-        p.add_argument("--truncation", type=_bounded(float, -2.0, 2.0, "--truncation"), default=1.0,
+        p.add_argument("--truncation", type=_bounded(float, TRUNCATION_MIN, TRUNCATION_MAX, "--truncation"), default=1.0,
                        help="truncation for faces given as seeds (default 1)")
     p.add_argument("--any-model", action="store_true",
                    help="use latents and images made with another model anyway (they mean other faces here)")

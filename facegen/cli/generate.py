@@ -5,7 +5,7 @@ import argparse
 import os
 from pathlib import Path
 
-MAX_FACES = 10_000
+from ..limits import MAX_FACES, MAX_SEED, TRUNCATION_MAX, TRUNCATION_MIN
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -36,9 +36,9 @@ def _bounded(kind, lo, hi, name):
 
 def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", type=_bounded(int, 1, MAX_FACES, "-n"), default=1, help="how many faces (default 1)")
-    p.add_argument("--seed", type=_bounded(int, 0, 2**63 - 1, "--seed"), help="first seed (default: random)")
+    p.add_argument("--seed", type=_bounded(int, 0, MAX_SEED, "--seed"), help="first seed (default: random)")
     p.add_argument("--seeds", type=parse_seeds, help="explicit seeds, e.g. 1,2,10-13 (overrides -n/--seed)")
-    p.add_argument("--truncation", type=_bounded(float, -2.0, 2.0, "--truncation"), default=1.0,
+    p.add_argument("--truncation", type=_bounded(float, TRUNCATION_MIN, TRUNCATION_MAX, "--truncation"), default=1.0,
                    help="pull toward the average face: 0.5-0.8 safer faces, 1 full variety, >1 stranger")
     p.add_argument("--out", default="faces", help="output folder (default: faces/)")
     p.add_argument("--grid", action="store_true", help="also write a contact sheet of all faces")

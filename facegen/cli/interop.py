@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ..limits import TRUNCATION_MAX, TRUNCATION_MIN
+
 FORMATS = ("onnx", "keras-h5")
 
 
@@ -31,8 +33,8 @@ def run_export(args) -> int:
     if args.truncation is not None and args.format != "keras-h5":
         raise CLIError("--truncation applies to keras-h5; an ONNX file takes truncation as an input when run")
     truncation = 1.0 if args.truncation is None else args.truncation
-    if not -2.0 <= truncation <= 2.0:
-        raise CLIError(f"--truncation must be between -2 and 2, got {truncation}")
+    if not TRUNCATION_MIN <= truncation <= TRUNCATION_MAX:
+        raise CLIError(f"--truncation must be between {TRUNCATION_MIN:g} and {TRUNCATION_MAX:g}, got {truncation}")
     model = Generator.from_pretrained(args.model)
     try:
         if args.format == "onnx":

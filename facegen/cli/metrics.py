@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..limits import TRUNCATION_MAX, TRUNCATION_MIN
 from .generate import _bounded, check_output_dir
 
 
@@ -16,7 +17,7 @@ def add_metrics_arguments(p: argparse.ArgumentParser) -> None:
                    help="how many faces to generate (default 5000)")
     p.add_argument("--train", metavar="DIR", help="the training photos (folder or dataset): checks for memorised copies")
     p.add_argument("--out", default="metrics", help="report folder for metrics.json and report.png (default: metrics/)")
-    p.add_argument("--truncation", type=_bounded(float, -2.0, 2.0, "--truncation"), default=1.0)
+    p.add_argument("--truncation", type=_bounded(float, TRUNCATION_MIN, TRUNCATION_MAX, "--truncation"), default=1.0)
     p.add_argument("--seed", type=_bounded(int, 0, 2**62, "--seed"), default=0,
                    help="first seed; samples use seeds SEED..SEED+NUM-1 (default 0)")
     p.add_argument("--real-num", type=_bounded(int, 4, 10**7, "--real-num"),

@@ -20,6 +20,7 @@ import torch
 
 from ..arrays import read_npy, read_npz
 from ..atomic import atomic_path
+from ..limits import MAX_FACES
 from ..pipeline import FaceGenerator, decode_latent, encode_latent
 from ..recipe_schema import RecipeError, renders
 from ..recipe_schema import check as check_recipe
@@ -75,8 +76,8 @@ def expand_refs(texts: list[str]) -> list[str]:
         for part in str(text).split(",") if re.fullmatch(r"[\d,\- ]+", str(text)) else [text]:
             lo, sep, hi = part.strip().partition("-")
             if sep and lo.isdigit() and hi.isdigit():
-                if int(hi) < int(lo) or int(hi) - int(lo) > 10_000:
-                    raise FaceRefError(f"{part!r}: a seed range runs low-high, at most 10000 seeds")
+                if int(hi) < int(lo) or int(hi) - int(lo) > MAX_FACES:
+                    raise FaceRefError(f"{part!r}: a seed range runs low-high, at most {MAX_FACES} seeds")
                 refs += [str(s) for s in range(int(lo), int(hi) + 1)]
             elif part.strip():
                 refs.append(part.strip())

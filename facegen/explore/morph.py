@@ -18,12 +18,12 @@ from PIL import Image
 
 from ..atomic import atomic_path
 from ..imaging import make_grid
+from ..limits import MAX_FRAMES
 from ..pipeline import FaceGenerator
 from ..recipe_schema import renders
 from .faces import Face
 from .recipes import pack, sheet_recipe, synthesize_all, unpack
 
-MAX_FRAMES = 10_000
 MAX_FPS = 60.0
 NOTICE = "AI-generated morph of faces that do not exist, made with facegen"
 

@@ -18,11 +18,11 @@ import base64
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..explore.directions import MAX_STRENGTH
+from ..limits import MAX_SEED, TRUNCATION_MAX, TRUNCATION_MIN
 from ..explore.faces import Face, check_latent_shape, face_from_seed
 from ..pipeline import FaceGenerator, decode_latent, encode_latent
 from ..provenance import encode_image
 
-MAX_SEED = 2**63 - 1
 FORMATS = ("png", "jpeg")
 MEDIA = {"png": "image/png", "jpeg": "image/jpeg"}
 MAX_ANCESTORS = 64  # inverted latents one face may carry
@@ -39,7 +39,7 @@ class Latent(BaseModel):
 class FaceRef(BaseModel):
     """A face: a seed (with its truncation), or a latent w (with z when it came from one)."""
     seed: int | None = Field(None, ge=0, le=MAX_SEED)
-    truncation: float = Field(1.0, ge=-2.0, le=2.0)
+    truncation: float = Field(1.0, ge=TRUNCATION_MIN, le=TRUNCATION_MAX)
     w: Latent | None = None
     z: Latent | None = None
     inverted_from: list[Latent] | None = Field(None, max_length=MAX_ANCESTORS,
@@ -62,7 +62,7 @@ class GenerateRequest(Output):
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="first seed (default: random)")
     n: int = Field(1, ge=1, description="how many faces, from consecutive seeds")
     seeds: list[int] | None = Field(None, description="explicit seeds (overrides seed and n)")
-    truncation: float = Field(1.0, ge=-2.0, le=2.0)
+    truncation: float = Field(1.0, ge=TRUNCATION_MIN, le=TRUNCATION_MAX)
     images: bool = Field(True, description="include the images (false: only seeds and latents)")
 
 

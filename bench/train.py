@@ -8,9 +8,12 @@ Measures, in one run on the same photos (a slice of CelebA's aligned train split
      + x-flip + EMA on as by default) in fp32 and in bf16 autocast, same architecture
      and batch; `--precision auto` picks the faster of the two, so that is our figure.
   3. The FLOPs of one facegen training step (counted by torch's FlopCounterMode)
-     over its time, against the bf16 convolution peak measured here with a large conv.
+     over its time, against the bf16 and fp32 convolution peaks measured here with a large conv.
+  4. Style generators at 128x128 (the issue's widths 256,256,128,64,32,16 and the grown
+     default's 256,128,64,32,16,16), batch 32, fp32 and bf16: img/s, GFLOP/s, share of
+     the peaks; the photos prepared at 128 the same way.
 
-    python bench/train.py [--data ../shared/data/celeba/train] [--images 2048] [--batch 64]
+    python bench/train.py [--data ../shared/data/celeba/train] [--images 2048] [--batch 64] [--threads N]
 
 Writes bench/results/train.json and train.md.
 """
@@ -133,12 +136,22 @@ def facegen_trainer(dataset: Path, run: Path, config: GeneratorConfig, batch: in
     return Trainer(opts)
 
 
-def step_flops(trainer: Trainer) -> int:
+def step_flops(trainer: Trainer) -> float:
+    """FLOPs of an average step: for style, one R1 step (its double backward) in every r1_every."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
-        trainer.train_step()
-    return counter.get_total_flops()
+    def one() -> int:
+        with FlopCounterMode(display=False) as counter:
+            trainer.train_step()
+        return counter.get_total_flops()
+
+    o = trainer.opts
+    if o.arch != "style" or not o.r1_gamma:
+        return one()
+    trainer.step = 0  # an R1 step
+    with_r1 = one()
+    plain = one()
+    return (with_r1 + (o.r1_every - 1) * plain) / o.r1_every
 
 
 def conv_peak(dtype=torch.bfloat16, seconds: float = 1.0) -> float:
@@ -156,6 +169,51 @@ def conv_peak(dtype=torch.bfloat16, seconds: float = 1.0) -> float:
     return flops / best
 
 
+# Style generators at 128: the issue's widths, and the bundled default grown from 64 px.
+STYLE128 = {"style128_wide": [256, 256, 128, 64, 32, 16], "style128_default": [256, 128, 64, 32, 16, 16]}
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    """The flags that decide which kernels run: AVX-512 (and its bf16), AMX."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("flags"):
+            return sorted(f for f in line.split(":", 1)[1].split() if f.startswith(("avx512_bf16", "amx", "avx512f")))
+    return []
+
+
+def style_rows(best: dict, flops: dict, batch: int, peak_bf16: float, peak_fp32: float, ref_ips: float) -> dict:
+    rows = {}
+    for name, widths in STYLE128.items():
+        for precision in ("fp32", "bf16"):
+            ips = best[f"{name}_{precision}"]
+            rate = flops[name] * ips / batch
+            rows[f"{name}_{precision}"] = {
+                "widths": widths, "precision": precision, "img_per_s": round(ips, 1),
+                "step_gflop": round(flops[name] / 1e9, 1), "gflops": round(rate / 1e9, 1),
+                "fraction_of_bf16_peak": round(rate / peak_bf16, 3), "fraction_of_fp32_peak": round(rate / peak_fp32, 3),
+                "fraction_of_best_peak": round(rate / max(peak_bf16, peak_fp32), 3),
+                "img_per_s_vs_reference_dcgan64": round(ips / ref_ips, 2)}
+    return rows
+
+
+def style_table(rows: dict, batch: int) -> str:
+    lines = [f"\n## Style generators at 128x128, batch {batch}, DiffAugment p=0.3, R1 every 16 steps\n",
+             "| widths | precision | img/s | GFLOP/step | GFLOP/s | of bf16 peak | of fp32 peak | of best peak |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows.values():
+        lines.append(f"| {','.join(map(str, r['widths']))} | {r['precision']} | {r['img_per_s']} | {r['step_gflop']} | "
+                     f"{r['gflops']} | {r['fraction_of_bf16_peak']:.0%} | {r['fraction_of_fp32_peak']:.0%} | "
+                     f"{r['fraction_of_best_peak']:.0%} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "celeba" / "train"))
@@ -164,8 +222,12 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=5, help="steps per loop per round")
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--style-batch", type=int, default=32)
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "train.json"))
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     data = Path(args.data)
     files = sorted(data.glob("*.jpg"))[: args.images] if data.is_dir() else []
@@ -174,17 +236,21 @@ def main() -> int:
               f"(this bench uses CelebA's aligned train split, ../shared/data/celeba/train)", file=sys.stderr)
         return 2
     dcgan = GeneratorConfig(architecture="dcgan", resolution=64, latent_dim=100, channels=[512, 256, 128, 64])
-    result: dict = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+    result: dict = {"machine": {"cpu": cpu_model(), "cpu_flags": cpu_flags(), "threads": torch.get_num_threads(),
                                 "torch": torch.__version__, "load_average_before": os.getloadavg()},
                     "data": {"folder": str(data), "photos": len(files)}, "batch": args.batch, "steps": args.steps}
     # The machine is shared, so the loops take turns in rounds and each figure is the best
     # round: the one least disturbed by other work. Medians are kept too.
-    names = ("peak_bf16", "peak_fp32", "reference", "facegen_fp32", "facegen_bf16", "facegen_fp32_no_augment")
+    names = ("peak_bf16", "peak_fp32", "reference", "facegen_fp32", "facegen_bf16", "facegen_fp32_no_augment",
+             *(f"{s}_{p}" for s in STYLE128 for p in ("fp32", "bf16")))
     rounds: dict = {k: [] for k in names}
+    style_flops: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
-        ds = Path(tmp) / "ds"
+        ds, ds128 = Path(tmp) / "ds", Path(tmp) / "ds128"
         ds.mkdir()
+        ds128.mkdir()
         result["data"]["decode_once_s"] = round(prepare_array(files, 64, ds), 2)
+        prepare_array(files[:512], 128, ds128)
         print(f"decoded {len(files)} photos once in {result['data']['decode_once_s']} s")
         loops = {
             "reference": ReferenceLoop(files, dcgan, args.batch).step,
@@ -193,6 +259,14 @@ def main() -> int:
             "facegen_fp32_no_augment": facegen_trainer(ds, Path(tmp) / "r3", dcgan, args.batch, precision="fp32",
                                                        augment_p=0.0, mirror=False).train_step,
         }
+        for name, widths in STYLE128.items():
+            for precision in ("fp32", "bf16"):
+                config = GeneratorConfig(architecture="style", resolution=128, latent_dim=256, channels=widths)
+                trainer = facegen_trainer(ds128, Path(tmp) / f"{name}_{precision}", config, args.style_batch,
+                                          precision=precision, augment_p=0.3)
+                loops[f"{name}_{precision}"] = trainer.train_step
+            style_flops[name] = step_flops(trainer)
+        batches = {name: args.style_batch if name.startswith("style") else args.batch for name in loops}
         for loop in loops.values():
             timed(loop, args.warmup)
         flops = step_flops(loops["facegen_fp32"].__self__)
@@ -200,7 +274,7 @@ def main() -> int:
             rounds["peak_bf16"].append(conv_peak(torch.bfloat16))
             rounds["peak_fp32"].append(conv_peak(torch.float32))
             for name, loop in loops.items():
-                rounds[name].append(args.batch / timed(loop, args.steps))
+                rounds[name].append(batches[name] / timed(loop, args.steps))
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1] / (1e9 if 'peak' in k else 1):.1f}"
                                                  for k, v in rounds.items()), flush=True)
     best = {k: max(v) for k, v in rounds.items()}
@@ -225,6 +299,7 @@ def main() -> int:
         "fraction_of_bf16_peak": round(flops / step_s / peak_bf16, 3),
         "fraction_of_best_peak": round(flops / step_s / max(peak_bf16, peak_fp32), 3),
         "load_average_after": os.getloadavg(),
+        "style128": style_rows(best, style_flops, args.style_batch, peak_bf16, peak_fp32, ref_ips),
     })
     ref, ours, plain = ref_ips, ours_ips, plain_ips
     out = Path(args.out)
@@ -233,7 +308,8 @@ def main() -> int:
     out.with_suffix(".md").write_text(
         f"# Training speed (bench/train.py)\n\n"
         f"DCGAN-64 (G 512-256-128-64, mirrored D), batch {args.batch}, {len(files)} CelebA photos, "
-        f"{torch.get_num_threads()} threads, torch {torch.__version__}.\n\n"
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}, {result['machine']['cpu']} "
+        f"({', '.join(result['machine']['cpu_flags']) or 'no AVX-512/AMX'}).\n\n"
         f"Best of {args.rounds} rounds of {args.steps} steps each, loops taking turns (medians in train.json).\n\n"
         f"| loop | img/s |\n| --- | --- |\n"
         f"| reference: per-step JPEG decode + resize, DataLoader(2 workers), fp32 | {ref:.1f} |\n"
@@ -247,7 +323,8 @@ def main() -> int:
         f"bf16 3x3 conv peak here {peak_bf16 / 1e9:.0f} GFLOP/s (fp32 {peak_fp32 / 1e9:.0f}): "
         f"**{flops / step_s / peak_bf16:.0%} of the bf16 peak**, "
         f"{flops / step_s / max(peak_bf16, peak_fp32):.0%} of the best conv peak (goal 60%).\n\n"
-        f"Load average before/after: {result['machine']['load_average_before']}, {result['load_average_after']} "
+        + style_table(result["style128"], args.style_batch) +
+        f"\nLoad average before/after: {result['machine']['load_average_before']}, {result['load_average_after']} "
         f"(the machine is shared; figures vary run to run).\n")
     print(f"wrote {out} and {out.with_suffix('.md')}")
     return 0

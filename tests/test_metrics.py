@@ -307,6 +307,20 @@ def test_metrics_command_writes_json_and_a_report_with_provenance(tmp_path, tiny
     assert rc == 2 and "already exists" in capsys.readouterr().err
 
 
+def test_a_model_is_compared_at_another_resolution_with_its_faces_upscaled_and_the_report_says_so(
+        tmp_path, tiny_model_file, fake_networks):
+    from facegen.metrics.evaluate import evaluate
+
+    model = tiny_model_file("style", 32)
+    real = _photos(tmp_path / "real", 8, seed=1)
+    native = evaluate(model, real, num=6, cache_dir=None)
+    up = evaluate(model, real, num=6, cache_dir=None, resolution=64)
+    assert native.samples.shape[1:] == (32, 32, 3) and up.samples.shape[1:] == (64, 64, 3)
+    assert native.report["settings"]["upscaled_from"] is None and up.report["settings"]["upscaled_from"] == 32
+    want = np.asarray(Image.fromarray(native.samples[0]).resize((64, 64), Image.LANCZOS))
+    assert np.array_equal(up.samples[0], want)
+
+
 def test_metrics_command_errors(tmp_path, tiny_model_file, fake_networks, capsys):
     from facegen.cli import main
 

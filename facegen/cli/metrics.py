@@ -30,6 +30,9 @@ def add_metrics_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=_bounded(int, 1, 1024, "--batch-size"), default=32)
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="generator precision (the feature extractor always runs in fp32)")
+    p.add_argument("--resolution", type=int, choices=(32, 64, 128, 256),
+                   help="compare at this size: the model's faces are resized with Lanczos when it differs, "
+                        "and the report says they were (default: the model's)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report in --out")
 
 
@@ -51,7 +54,7 @@ def run_metrics(args) -> int:
     try:
         ev = evaluate(args.model, args.real, num=args.num, seed=args.seed, truncation=args.truncation,
                       train=args.train, real_num=args.real_num, train_num=args.train_num, cache_dir=cache,
-                      threads=args.threads, batch_size=args.batch_size, precision=args.precision)
+                      threads=args.threads, batch_size=args.batch_size, precision=args.precision, resolution=args.resolution)
     except ImportError as e:
         raise CLIError(str(e)) from None
     text = json.dumps(ev.report, indent=2)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from .. import __version__
 from .faces import FaceCounter, one_face_share
@@ -34,9 +35,13 @@ class Evaluation:
 
 
 def generate_features(pipe, num: int, seed: int, truncation: float, extractor, counter,
-                      batch_size: int = 32):
-    """Generate `num` faces from consecutive seeds; their squares, features and face counts."""
-    size = pipe.config.resolution
+                      batch_size: int = 32, size: int | None = None):
+    """Generate `num` faces from consecutive seeds; their squares, features and face counts.
+
+    `size` other than the model's resizes each face with Lanczos, so a model can be compared
+    with real photos at another resolution (the report says so)."""
+    size = size or pipe.config.resolution
+    resize = size != pipe.config.resolution
     samples = np.empty((num, size, size, 3), np.uint8)
     faces: list[int] = []
     seeds = list(range(seed, seed + num))
@@ -46,7 +51,8 @@ def generate_features(pipe, num: int, seed: int, truncation: float, extractor, c
         nonlocal done
         for start in range(0, num, batch_size):
             out = pipe(seeds=seeds[start:start + batch_size], truncation=truncation, batch_size=batch_size)
-            arr = np.stack([np.asarray(im.convert("RGB")) for im in out.images])
+            arr = np.stack([np.asarray(im.convert("RGB").resize((size, size), Image.LANCZOS) if resize
+                                       else im.convert("RGB")) for im in out.images])
             samples[done:done + len(arr)] = arr
             done += len(arr)
             yield arr
@@ -60,7 +66,7 @@ def evaluate(model: str | Path, real: str | Path, num: int = 5000, seed: int = 0
              train: str | Path | None = None, real_num: int | None = None, train_num: int | None = None,
              cache_dir: Path | None = None, threads: int | None = None, batch_size: int = 32,
              kid_subsets: int = 100, kid_subset_size: int = 1000, percentile: float = 1.0,
-             precision: str = "auto", pairs: int = 8) -> Evaluation:
+             precision: str = "auto", pairs: int = 8, resolution: int | None = None) -> Evaluation:
     from ..pipeline import FaceGenerator
 
     if num < MIN_REAL:
@@ -73,7 +79,7 @@ def evaluate(model: str | Path, real: str | Path, num: int = 5000, seed: int = 0
         raise ValueError(f"{train}: the training folder is the same as --real; the memorisation check "
                          "needs held-out real photos that were not trained on")
     pipe = FaceGenerator.from_pretrained(model, precision=precision)
-    size = pipe.config.resolution
+    size = resolution or pipe.config.resolution
     extractor = InceptionFeatures(threads=threads)
     counter = FaceCounter()
 
@@ -91,7 +97,8 @@ def evaluate(model: str | Path, real: str | Path, num: int = 5000, seed: int = 0
         timings["train_features"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    samples, seeds, gen, gen_faces = generate_features(pipe, num, seed, truncation, extractor, counter, batch_size)
+    samples, seeds, gen, gen_faces = generate_features(pipe, num, seed, truncation, extractor, counter, batch_size,
+                                                       size)
     timings["generate_and_features"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -122,7 +129,8 @@ def evaluate(model: str | Path, real: str | Path, num: int = 5000, seed: int = 0
         "facegen": __version__,
         "model": {**info, "precision": pipe.precision},
         "settings": {"num": num, "seed": seed, "seeds": f"{seed}-{seed + num - 1}", "truncation": truncation,
-                     "resolution": size, "k": K, "kid_subsets": kid_subsets,
+                     "resolution": size, "upscaled_from": pipe.config.resolution if size != pipe.config.resolution
+                     else None, "k": K, "kid_subsets": kid_subsets,
                      "kid_subset_size": min(kid_subset_size, num, len(r.features)),
                      "memorisation_percentile": percentile,
                      "feature_extractor": extractor.version, "face_detector": counter.version},

@@ -117,3 +117,20 @@ def test_a_style_model_grows_to_a_higher_resolution_starting_from_its_own_faces_
     t.run_dir.mkdir()
     with pytest.raises(TrainingError, match=r"--resolution 32 is below the starting model's 64"):
         Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "d"), init=str(t.export()), resolution=32))
+
+
+def test_freeze_g_trains_only_the_grown_blocks(first_run, tmp_path):
+    ds, a = first_run
+    big = make_dataset(tmp_path / "big", size=64)
+    t = Trainer(TrainOptions(dataset=str(big), out=str(tmp_path / "b"), init=str(a), resolution=64, batch=8,
+                             freeze_g=4, **QUIET))
+    before = weights(t.G)
+    t.train_step()
+    t.train_step()
+    after = t.G.state_dict()
+    kept = [k for k in before if k.startswith(("mapping_network.", "blocks.0.", "blocks.1.", "blocks.2.", "blocks.3."))]
+    assert kept and all(torch.equal(before[k], after[k]) for k in kept)
+    assert not torch.equal(before["blocks.4.convs.0.weight"], after["blocks.4.convs.0.weight"])
+    assert all(torch.equal(v, after[k]) for k, v in t.G_ema.state_dict().items() if k in kept)
+    with pytest.raises(TrainingError, match=r"--freeze-g 5: a style generator with 5 blocks can keep at most 4"):
+        Trainer(TrainOptions(dataset=str(big), out=str(tmp_path / "c"), init=str(a), resolution=64, freeze_g=5))

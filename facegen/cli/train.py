@@ -25,6 +25,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", metavar="SOURCE",
                    help="fine-tune: start from a run folder, checkpoint, model file or bundled name ('default'); "
                         "the model's shape comes from it, the other options are this run's own")
+    p.add_argument("--freeze-g", type=_bounded(int, 0, 16, "--freeze-g"), default=0, metavar="N",
+                   help="style: keep the mapping network and G's first N blocks fixed; growing a model with "
+                        "--init and a higher --resolution, N = its own blocks trains only the new ones")
     p.add_argument("--arch", choices=("style", "dcgan"), help="generator architecture (default style)")
     p.add_argument("--kimg", type=_bounded(float, 1e-3, 1e6, "--kimg"), default=1000.0,
                    help="train until D has seen this many thousand real images (default 1000)")

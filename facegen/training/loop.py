@@ -91,12 +91,16 @@ class Trainer:
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         if self.start is not None:
             self._load_start()
+        if o.freeze_g:
+            # Fixed layers take no gradient, so backward stops at the first block that learns.
+            self.G.mapping_network.requires_grad_(False)
+            self.G.blocks[:o.freeze_g].requires_grad_(False)
         for m in (self.G, self.D, self.G_ema):
             m.to(dev, memory_format=torch.channels_last)
         betas = (0.5, 0.999) if o.arch == "dcgan" else (0.0, 0.99)
         # One fused kernel over all parameters instead of a dozen passes per tensor.
         adam = dict(lr=o.lr, betas=betas, eps=1e-8, fused=dev.type in ("cpu", "cuda"))
-        self.opt_G = torch.optim.Adam(self.G.parameters(), **adam)
+        self.opt_G = torch.optim.Adam([p for p in self.G.parameters() if p.requires_grad], **adam)
         self.opt_D = torch.optim.Adam(self.D.parameters(), **adam)
         self.sampler = BatchSampler(images, o.seed, o.batch, self.dist.rank, self.dist.world)
         self.step = 0

@@ -11,7 +11,7 @@ from .data import TrainingError
 # Changing any of these changes what the run computes, so a resume refuses a mismatch.
 IDENTITY = ("arch", "resolution", "batch", "lr", "channels", "latent_dim", "w_dim", "mapping_layers",
             "latent_distribution", "r1_gamma", "r1_every", "ema_kimg", "augment_p", "mirror", "style_mixing", "seed",
-            "init")
+            "init", "freeze_g")
 
 # The options that set the generator's shape, and their names in its config: a fine-tune takes them
 # from the model it starts from.
@@ -42,6 +42,7 @@ class TrainOptions:
     style_mixing: float = 0.9
     seed: int = 0
     init: str | None = None  # fine-tune: start from this run, checkpoint or model file (see start.py)
+    freeze_g: int = 0  # style: keep the mapping network and G's first N blocks fixed (a grown model's own)
     snapshot_kimg: float = 10.0
     sample_kimg: float = 5.0
     log_steps: int = 20
@@ -98,6 +99,9 @@ class TrainOptions:
             (o.snapshot_kimg > 0 and o.sample_kimg > 0, "--snapshot-kimg and --sample-kimg must be positive"),
             (1 <= o.keep <= 1000, f"--keep must be in 1..1000, got {o.keep}"),
             (1 <= o.log_steps, f"log_steps must be positive, got {o.log_steps}"),
+            (o.freeze_g == 0 or (o.arch == "style" and 0 <= o.freeze_g < len(o.channels)),
+             f"--freeze-g {o.freeze_g}: a style generator with {len(o.channels)} blocks can keep at most "
+             f"{len(o.channels) - 1} fixed, and a dcgan none"),
             (1 <= o.grid <= 256, f"--grid must be in 1..256, got {o.grid}"),
             (o.precision in ("auto", "fp32", "bf16"), f"--precision must be auto, fp32 or bf16, not {o.precision!r}"),
         ]

@@ -30,6 +30,7 @@ from . import losses, report
 from .augment import diff_augment
 from .data import BatchSampler, TrainingError, open_dataset, stream
 from .export import export_generator
+from .lock import hold_run_folder
 from .options import TrainOptions, identity_mismatch, take_shape
 from .start import load_start, saved_config
 
@@ -318,6 +319,10 @@ class Trainer:
             print("\nstopping after this step to save a checkpoint (Ctrl-C again to abandon it)", flush=True)
 
     def run(self) -> dict:
+        with hold_run_folder(self.run_dir, self.dist.is_main):  # a second trainer on this folder is refused
+            return self._run()
+
+    def _run(self) -> dict:
         o, main = self.opts, self.dist.is_main
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)

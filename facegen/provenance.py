@@ -72,6 +72,10 @@ def encode_image(image: Image.Image, recipe: dict, fmt: str = "png", quality: in
     recipe_json = json.dumps(recipe, sort_keys=True)
     xmp = build_xmp(recipe, source_type)
     notice = NOTICES.get(source_type, NOTICE)
+    up = recipe.get("upscaled")
+    if isinstance(up, dict):
+        notice += (f"; upscaled from the model's {up.get('from')}x{up.get('from')} to {up.get('to')}x{up.get('to')} "
+                   f"by {up.get('method', 'resampling')}, which adds no detail")
     buf = io.BytesIO()
     if FORMATS[fmt] == "PNG":
         info = PngImagePlugin.PngInfo()

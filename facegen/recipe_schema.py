@@ -73,6 +73,10 @@ def base_recipe(model: dict, noise_mode: str, size: int, precision: str, backend
     """The fields every recipe starts with: who made it, with which model (`model_info()`), how."""
     base = {"facegen": __version__, "ai_generated": True, "model": model, "noise_mode": noise_mode,
             "precision": precision, "size": size}
+    native = model.get("resolution") if isinstance(model, dict) else None
+    if isinstance(native, int) and size > native:
+        # Resampling adds pixels, not detail: the file says so rather than pass it off as the model's.
+        base["upscaled"] = {"from": native, "to": size, "method": "lanczos"}
     if backend != "torch":
         # ONNX Runtime can differ from PyTorch in the last bit, so one pixel may differ by 1.
         base["backend"] = backend

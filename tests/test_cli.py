@@ -28,6 +28,24 @@ def test_generate_writes_faces_grid_and_provenance(tmp_path, tiny_model_file, ca
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpg"])
+def test_a_face_larger_than_the_model_makes_says_it_was_upscaled(tmp_path, tiny_model_file, capsys, fmt):
+    model = tiny_model_file("style", 32)
+    out = tmp_path / "f"
+    assert main(["generate", "-n", "1", "--seed", "1", "--out", str(out), "--format", fmt, "--size", "128",
+                 "--model", str(model)]) == 0
+    assert main(["generate", "-n", "1", "--seed", "2", "--out", str(out), "--format", fmt, "--size", "24",
+                 "--model", str(model)]) == 0
+    big, small = out / f"seed000001.{fmt}", out / f"seed000002.{fmt}"
+    assert read_recipe(big)["upscaled"] == {"from": 32, "to": 128, "method": "lanczos"}
+    assert "upscaled" not in read_recipe(small)
+    with Image.open(big) as im, Image.open(small) as im2:
+        notice = im.info["Description"] if fmt == "png" else im.getexif()[0x010E]
+        notice2 = im2.info["Description"] if fmt == "png" else im2.getexif()[0x010E]
+    assert "upscaled from the model's 32x32 to 128x128" in notice and "upscaled" not in notice2
+    assert main(["reproduce", str(big)]) == 0 and "identical" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg"])
 def test_reproduce_remakes_identical_images(tmp_path, tiny_model_file, capsys, fmt):
     model = tiny_model_file("dcgan")
     out = tmp_path / "f"

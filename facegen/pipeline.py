@@ -11,6 +11,7 @@ from PIL import Image
 from .imaging import make_grid, to_pil
 from .limits import MAX_FACES, MAX_SEED, TRUNCATION_MAX, TRUNCATION_MIN
 from .models.base import Generator
+from .models.file import BUNDLED
 from .recipe_schema import base_recipe, decode_array, encode_array, renders
 
 PRECISIONS = ("fp32", "bf16")
@@ -73,7 +74,7 @@ class FaceGenerator:
                         backend: str = "torch") -> "FaceGenerator":
         model = Generator.from_pretrained(name_or_path)
         return cls(model, precision=precision, backend=backend,
-                   name=str(name_or_path) if str(name_or_path) in ("default", "classic") else None)
+                   name=str(name_or_path) if str(name_or_path) in BUNDLED else None)
 
     def save_pretrained(self, path: str | Path, **kwargs) -> Path:
         return self.model.save_pretrained(path, **kwargs)

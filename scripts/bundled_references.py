@@ -12,6 +12,7 @@ from pathlib import Path
 
 from facegen import FaceGenerator
 from facegen.imaging import make_grid
+from facegen.models.file import BUNDLED
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = [0, 1, 2, 3]
@@ -19,7 +20,7 @@ SEEDS = [0, 1, 2, 3]
 
 def main() -> None:
     table = {}
-    for name in ("default", "classic"):
+    for name in BUNDLED:
         pipe = FaceGenerator.from_pretrained(name, precision="fp32")
         grid = make_grid(pipe(seeds=SEEDS, truncation=0.7).images, columns=4)
         path = ROOT / "tests" / "data" / f"bundled_{name}_seeds0-3.png"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def add_info_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", help="an image made by facegen, or a .safetensors model (or 'default', 'classic')")
+    p.add_argument("path", help="an image made by facegen, or a .safetensors model (or a bundled name: 'default', 'default64', 'classic')")
 
 
 def run_info(args) -> int:
@@ -52,6 +52,7 @@ def run_reproduce(args) -> int:
     from PIL import Image
 
     from ..pipeline import FaceGenerator
+    from ..models.file import BUNDLED
     from ..provenance import encode_image, read_recipe, save_image
     from ..recipes import render
     from . import CLIError
@@ -59,7 +60,7 @@ def run_reproduce(args) -> int:
     recipe = read_recipe(args.image)
     model_meta = recipe.get("model", {})
     source = args.model or model_meta.get("source")
-    if not source or not (source in ("default", "classic") or Path(source).exists()):
+    if not source or not (source in BUNDLED or Path(source).exists()):
         raise CLIError(f"{args.image}: made with model {model_meta.get('name')!r}; pass --model FILE to re-make it")
     pipe = FaceGenerator.from_pretrained(source, precision=recipe.get("precision", "auto"),
                                          backend=recipe.get("backend", "torch"))

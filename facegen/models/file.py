@@ -22,7 +22,9 @@ MAX_FILE_BYTES = 2 * 1024**3
 MAX_HEADER_BYTES = 16 * 1024**2
 CONFIG_KEY = "facegen_config"
 ITEMSIZE = {"F32": 4, "F16": 2, "BF16": 2}
-BUNDLED = ("default", "classic")
+# default: the style model at 128x128; default64: the style model it was grown from (4x cheaper
+# to run); classic: the DCGAN the classic Keras script can use.
+BUNDLED = ("default", "default64", "classic")
 
 
 class ModelFileError(ValueError):
@@ -34,7 +36,7 @@ class ModelFileError(ValueError):
 
 
 def resolve(name_or_path: str | Path) -> Path:
-    """A bundled model name ('default', 'classic') or a path -> the file's path."""
+    """A bundled model name (see BUNDLED) or a path -> the file's path."""
     if str(name_or_path) in BUNDLED:
         path = Path(str(resources.files("facegen") / "assets" / f"{name_or_path}.safetensors"))
         if not path.is_file():

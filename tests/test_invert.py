@@ -15,8 +15,8 @@ from PIL import Image
 
 from bad_images import bomb_png
 from facegen.cli import main
-from facegen.data.faces import (CELEBA_CROP_TEMPLATE, FFHQ_TEMPLATE, FaceFinder, align, align_matrix, locate_faces,
-                                warp_face)
+from facegen.data.faces import (CELEBA_CROP_TEMPLATE, FFHQ_TEMPLATE, align, align_matrix, face_matrix, locate_faces,
+                                make_finder, warp_face)
 from facegen.explore.faces import FaceRefError, load_latent, resolve_face
 from facegen.inversion import InversionError, image_scores, invert_crop, invert_photo
 from facegen.pipeline import FaceGenerator
@@ -57,33 +57,38 @@ def test_align_matrix_puts_the_eyes_on_the_template():
 
 @pytest.mark.parametrize("angle,scale", [(10, 1.2), (-12, 1.3), (0, 0.8), (5, 2.0)])
 def test_faces_in_a_moved_photo_are_aligned_to_the_template_within_a_pixel(photo, angle, scale):
-    """The photo rotated, scaled and shifted by a known similarity: the detected eyes land where that
-    transform puts them, and the alignment takes them onto the template."""
-    found = [f for f in FaceFinder(min_face=20).find(photo) if f.eyes_found]
-    assert found, "the eye cascade should find the astronaut's eyes"
-    e0 = np.array([found[0].left_eye, found[0].right_eye])
+    """The photo rotated, scaled and shifted by a known similarity: the detected landmarks land where
+    that transform puts them, and the alignment (eyes and mouth, FFHQ-style) takes them near the
+    template: the eyes level, the same crop whichever way the photo was moved."""
+    found = make_finder(20).find(photo)
+    assert found and found[0].eyes_found and found[0].mouth is not None
+    e0 = np.array([found[0].left_eye, found[0].right_eye, found[0].mouth])
     t = cv2.getRotationMatrix2D((120, 120), angle, scale)
     t[:, 2] += (180, 150)
     moved = cv2.warpAffine(photo, t, (600, 560), borderValue=(90, 90, 90))
     e1 = apply(t, e0)
     (loc,) = locate_faces(moved, 64)
     assert loc.eyes_found
-    assert np.abs(np.array([loc.left_eye, loc.right_eye]) - e1).max() < 2.5 * scale  # photo pixels
-    assert np.abs(apply(loc.matrix, e1) - template_eyes(64)).max() < 1.0            # crop pixels
+    got = np.array([loc.left_eye, loc.right_eye, loc.face.mouth])
+    assert np.abs(got - e1).max() < 2.5 * scale                                      # photo pixels
+    eyes = apply(loc.matrix, e1[:2])
+    assert abs(eyes[0, 1] - eyes[1, 1]) < 1.0                                        # level in the crop
+    assert np.abs(eyes - template_eyes(64)).max() < 0.05 * 64                        # near the template
+    assert np.allclose(loc.matrix, face_matrix(loc.face, 64))
     # Same face, same crop, whichever way the photo was moved.
-    same = warp_face(photo, align_matrix(e0[0], e0[1], 64), 64).astype(float)
-    assert np.abs(same - warp_face(moved, align_matrix(*e1, 64), 64)).mean() < 3
+    same = warp_face(photo, align_matrix(*e0[:2], 64, mouth=e0[2]), 64).astype(float)
+    assert np.abs(same - warp_face(moved, align_matrix(*e1[:2], 64, mouth=e1[2]), 64)).mean() < 3
     # The inverse transform pastes the crop back where the face was.
     back = cv2.invertAffineTransform(loc.matrix)
-    assert np.abs(apply(back, template_eyes(64)) - np.array([loc.left_eye, loc.right_eye])).max() < 1e-6
+    assert np.abs(apply(back, apply(loc.matrix, got)) - got).max() < 1e-6
 
 
-def test_prepare_alignment_is_unchanged(photo):
-    """align() (used by prepare) still frames the FFHQ way: warp_face with the FFHQ template agrees."""
-    found = FaceFinder(min_face=20).find(photo)[0]
-    a = align(photo, found.left_eye, found.right_eye, 64).astype(float)
-    b = warp_face(photo, align_matrix(found.left_eye, found.right_eye, 64, FFHQ_TEMPLATE), 64).astype(float)
-    assert np.abs(a - b).mean() < 3
+def test_prepare_alignment_is_the_ffhq_template(photo):
+    """align() (used by prepare) frames the FFHQ way: warp_face with the FFHQ template and the mouth."""
+    found = make_finder(20).find(photo)[0]
+    a = align(photo, found.left_eye, found.right_eye, 64, found.mouth).astype(float)
+    b = warp_face(photo, align_matrix(found.left_eye, found.right_eye, 64, FFHQ_TEMPLATE, found.mouth), 64)
+    assert np.array_equal(a, b.astype(float))
 
 
 # --- inversion ---------------------------------------------------------------------------------

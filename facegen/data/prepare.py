@@ -43,7 +43,7 @@ class FileResult:
     digest: str | None = None
     crops: list = field(default_factory=list)      # uint8 (size, size, 3)
     hashes: list = field(default_factory=list)     # dHash per crop
-    faces: list = field(default_factory=list)      # per crop: {"box", "eyes", "eyes_found"} or {}
+    faces: list = field(default_factory=list)      # per crop: Face.describe() (box, eyes, ...) or {}
     reason: str | None = None
     detail: str = ""
 
@@ -73,9 +73,9 @@ def _init_worker(options: Options, src: Path) -> None:
 def _setup(options: Options, src: Path) -> None:
     _worker["options"], _worker["src"] = options, src
     if not options.aligned:
-        from .faces import FaceFinder
+        from .faces import make_finder
 
-        _worker["finder"] = FaceFinder(options.min_side)
+        _worker["finder"] = make_finder(options.min_side)
 
 
 def process_file(path: Path) -> FileResult:
@@ -96,10 +96,8 @@ def process_file(path: Path) -> FileResult:
             if not faces:
                 raise Skip(NO_FACE, f"no face of at least {o.min_side} pixels")
             for face in faces:
-                result.crops.append(align(rgb, face.left_eye, face.right_eye, o.size))
-                result.faces.append({"box": [int(v) for v in face.box],
-                                     "eyes": [[round(float(v), 1) for v in e] for e in (face.left_eye, face.right_eye)],
-                                     "eyes_found": face.eyes_found})
+                result.crops.append(align(rgb, face.left_eye, face.right_eye, o.size, face.mouth))
+                result.faces.append(face.describe())
         result.hashes = [dhash(c) for c in result.crops]
     except Skip as e:
         result.reason, result.detail, result.crops, result.faces = e.reason, e.detail, [], []
@@ -160,7 +158,7 @@ def prepare(src: str | Path, out: str | Path, options: Options, overwrite: bool 
         seconds = time.perf_counter() - started
         report = _report(src, out, options, files, others, items, skipped, eyes_estimated, seconds)
         meta = {"source": str(src_r), "aligned": options.aligned, "items": items,
-                "alignment": None if options.aligned else "eyes level, eye distance 1/4 of the side (FFHQ-style)"}
+                "alignment": None if options.aligned else "FFHQ-style from eyes and mouth, roll undone"}
         writer.commit(meta, report, _preview(preview))
     return report
 

@@ -1,4 +1,5 @@
-"""`facegen directions` (find and save them), `facegen name-direction`, and `facegen edit`."""
+"""`facegen directions` (find and save them; --named: smile, age, ... with the attribute classifier),
+`facegen name-direction`, and `facegen edit`."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +7,9 @@ from pathlib import Path
 
 from .faceargs import FACE_HELP, allow_negative_ranges, add_model_arguments, add_output_arguments, faces, load_pipe, output_path
 from .generate import _bounded
+
+
+OWN = "own"  # explore.directions.OWN: each direction on its own layer rows
 
 
 def _directions_file(args, model: str):
@@ -35,9 +39,51 @@ def add_directions_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     p.add_argument("--truncation", type=_bounded(float, -2.0, 2.0, "--truncation"), default=1.0)
     p.add_argument("--any-model", action="store_true", help=argparse.SUPPRESS)
+    g = p.add_argument_group("named directions (--named)")
+    g.add_argument("--named", action="store_true", help="find named directions (smile, age, glasses, ...) with the "
+                   "attribute classifier, and save them as MODEL.named.safetensors (for bundled models in "
+                   "~/.local/share/facegen; --directions FILE for another place); the unlabelled ones stay")
+    g.add_argument("--samples", type=_bounded(int, 200, 100_000, "--samples"), default=6000,
+                   help="generated faces the classifier labels to fit the boundaries (default 6000)")
+    g.add_argument("--attributes", help="comma-separated names to look for (default: all the classifier knows)")
+    g.add_argument("--classifier", metavar="FILE", help="attribute classifier (default: the one shipped)")
+
+
+def run_named(args) -> int:
+    from ..attributes import NAMED, load_classifier
+    from ..explore.directions import edit, parse_strengths, save_directions
+    from ..explore.named import compute_named, named_write_path
+    from ..explore.recipes import save_output
+    from . import CLIError
+
+    path = Path(args.directions) if args.directions else named_write_path(args.model)
+    names = [n.strip() for n in args.attributes.split(",") if n.strip()] if args.attributes else None
+    unknown = [n for n in names or [] if n not in NAMED]
+    if unknown:
+        raise CLIError(f"unknown attribute {unknown[0]!r}: the classifier knows {', '.join(NAMED)}")
+    sheet = output_path(args.sheet, args.overwrite, (".png",)) if args.sheet else None
+    if path.exists() and not args.overwrite:
+        raise CLIError(f"{path}: exists; pass --overwrite to recompute it")
+    pipe = load_pipe(args)
+    try:
+        strengths = parse_strengths(args.strength, args.steps) if sheet else None
+        d = compute_named(pipe, load_classifier(args.classifier), args.samples, names=names)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_directions(d, path, overwrite=True)
+        print(f"{path}: {len(d.vectors)} named directions: {', '.join(d.names.values())}")
+        if sheet:
+            face = faces(args, pipe, [args.face])[0]
+            image, recipe = edit(pipe, face, d, list(d.names.values()), strengths, OWN, args.size, labels=True)
+            save_output(image, sheet, recipe, args.overwrite)
+            print(f"{sheet}  (rows: named directions; columns: strength {strengths[0]:g} to {strengths[-1]:g})")
+    except (ValueError, FileNotFoundError) as e:
+        raise CLIError(str(e)) from None
+    return 0
 
 
 def run_directions(args) -> int:
+    if args.named:
+        return run_named(args)
     from ..explore.directions import compute, edit, load_directions, parse_strengths, save_directions
     from ..explore.layers import parse_layers
     from ..explore.recipes import save_output
@@ -123,16 +169,18 @@ def add_edit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strength", default="-3..3", help="e.g. -4..4 (with --steps), 2, or -2,0,2; in standard "
                    "deviations of random faces along the direction, at most ±10 (default -3..3)")
     p.add_argument("--steps", type=_bounded(int, 1, 64, "--steps"), default=7, help="strengths in a range (default 7)")
-    p.add_argument("--layers", help="coarse, middle, fine, all, or rows like 0-3 (default: the layers the "
-                   "directions were found on)")
-    p.add_argument("--directions", metavar="FILE", help="directions file (default: the model's)")
+    p.add_argument("--layers", help="coarse, middle, fine, all, or rows like 0-3 (default: each direction's own: "
+                   "the layers it was found on)")
+    p.add_argument("--directions", metavar="FILE", help="directions file (default: the model's unlabelled ones, "
+                   "numbered, then its named ones)")
     add_output_arguments(p, "edit.png", "the strip (PNG)")
     add_model_arguments(p)
 
 
 def run_edit(args) -> int:
-    from ..explore.directions import edit, load_directions, parse_strengths
+    from ..explore.directions import edit, parse_strengths
     from ..explore.layers import parse_layers
+    from ..explore.named import model_directions
     from ..explore.recipes import save_output
     from . import CLIError
 
@@ -140,16 +188,12 @@ def run_edit(args) -> int:
     try:
         strengths = parse_strengths(args.strength, args.steps)
         pipe = load_pipe(args)
-        path = _directions_file(args, args.model)
-        if not path.exists():
-            raise CLIError(f"{path}: no directions for this model yet; make them with "
-                           f"`facegen directions {args.model}`")
-        d = load_directions(path, pipe)
-        layers = parse_layers(args.layers, pipe.config) if args.layers else d.layers
+        d = model_directions(pipe, args.model, args.directions)
+        layers = parse_layers(args.layers, pipe.config) if args.layers else OWN
         face = faces(args, pipe, [args.face])[0]
         image, recipe = edit(pipe, face, d, args.direction, strengths, layers, args.size,
                              labels=len(args.direction) > 1)
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:
         raise CLIError(str(e)) from None
     save_output(image, out, recipe, args.overwrite)
     names = ", ".join(d.label(d.index(r)) for r in args.direction)

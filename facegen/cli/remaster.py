@@ -28,7 +28,7 @@ def add_remaster_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def parse_edit(text: str, args, pipe):
-    from ..explore.directions import directions_path, load_directions
+    from ..explore.named import model_directions
     from . import CLIError
 
     name, sep, amount = text.rpartition(":")
@@ -39,11 +39,11 @@ def parse_edit(text: str, args, pipe):
     if not sep or not name or strength is None:
         raise CLIError(f"--edit takes DIRECTION:AMOUNT, like smile:1.5 or 0:-2, not {text!r}")
     try:
-        d = load_directions(args.directions or directions_path(args.model), pipe)
+        d = model_directions(pipe, args.model, args.directions)
         k = d.index(name)
     except (ValueError, FileNotFoundError) as e:
         raise CLIError(str(e)) from None
-    return d.vectors[k], float(d.scales[k]), strength, d.layers
+    return d.vectors[k], float(d.scales[k]), strength, d.layers_of(k)
 
 
 def run_remaster(args) -> int:

@@ -25,7 +25,7 @@ def add_transform_arguments(p: argparse.ArgumentParser) -> None:
                         "negative the anti-face (±10)")
     p.add_argument("--truncation", type=limit("truncation", "--truncation"), default=None,
                    help="re-map a seed face with this truncation; above 1 is beyond the training range (±10)")
-    p.add_argument("--direction", help="also move along this edit direction (number or name)")
+    p.add_argument("--direction", help="also move along this edit direction (number, or name: smile, age, ...)")
     p.add_argument("--strength", type=limit("strength", "--strength"), default=0.0,
                    help="how far along --direction, in standard deviations (±30; edit stops at ±10)")
     p.add_argument("--directions", metavar="FILE", help="directions file (default: the model's)")
@@ -40,8 +40,8 @@ def add_transform_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_transform(args) -> int:
-    from ..explore.directions import directions_path, load_directions
     from ..explore.layers import parse_layers
+    from ..explore.named import model_directions, row_vector
     from ..explore.recipes import save_output
     from ..explore.transform import transform
     from . import CLIError
@@ -52,9 +52,11 @@ def run_transform(args) -> int:
         layers = parse_layers(args.layers, pipe.config) if args.layers else None
         direction = None
         if args.direction is not None:
-            d = load_directions(args.directions or directions_path(args.model), pipe)
+            d = model_directions(pipe, args.model, args.directions)
             k = d.index(args.direction)
-            direction = (d.vectors[k], float(d.scales[k]))
+            # Without --layers, a named direction moves only its own rows (a w+ step).
+            vector = d.vectors[k] if layers is not None else row_vector(d, k, pipe.config.num_ws)
+            direction = (vector, float(d.scales[k]))
         elif args.strength:
             raise CLIError("--strength needs --direction")
         # Seeds resolve untruncated here: --truncation is the transform's own.

@@ -29,6 +29,7 @@ from .recipes import labelled_rows, pack, sheet_recipe, synthesize_all, unpack
 FORMAT = "facegen-directions"
 METHODS = ("sefa", "ganspace")
 MAX_FILE_BYTES = 64 * 1024**2
+OWN = "own"  # edit(layers=OWN): each direction on its own rows
 DEFAULT_TOP = 64
 
 
@@ -42,6 +43,10 @@ class Directions:
     layers: list[int] | None = None  # style rows SeFa looked at, and edits default to; None = all
     names: dict[str, str] = field(default_factory=dict)
     model: dict = field(default_factory=dict)
+    # Named directions (explore/named.py): each one's own w+ rows ({index: rows or None for all}),
+    # and what was found about it (attribute, boundary accuracy, what it is conditioned on).
+    rows: dict[str, list[int] | None] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
 
     def index(self, ref) -> int:
         """A direction by number (0 = strongest) or by a name given with name-direction."""
@@ -56,6 +61,10 @@ class Directions:
 
     def label(self, k: int) -> str:
         return f"{k} {self.names[str(k)]}" if str(k) in self.names else str(k)
+
+    def layers_of(self, k: int) -> list[int] | None:
+        """The w+ rows an edit along direction k changes unless told otherwise (None = all)."""
+        return self.rows.get(str(k), self.layers)
 
 
 def _sign_fix(vectors: torch.Tensor) -> torch.Tensor:
@@ -136,6 +145,8 @@ def save_directions(d: Directions, path: str | Path, overwrite: bool = False) ->
 
     meta = {"format": FORMAT, "version": 1, "method": d.method, "space": d.space, "layers": d.layers,
             "names": d.names, "model": d.model}
+    if d.rows or d.info:
+        meta.update(rows=d.rows, info=d.info)
     tensors = {"vectors": d.vectors.contiguous(), "values": d.values.contiguous(), "scales": d.scales.contiguous()}
     write_bytes(path, safetensors.torch.save(tensors, metadata={FORMAT: json.dumps(meta)}), overwrite=overwrite)
     return Path(path)
@@ -162,7 +173,8 @@ def load_directions(path: str | Path, pipe: FaceGenerator | None = None) -> Dire
     if not all(torch.isfinite(v).all() for v in t.values()):
         raise ValueError(f"{path}: holds NaN or infinite values")
     d = Directions(t["vectors"], t["values"], t["scales"], meta["method"], meta["space"], meta.get("layers"),
-                   {str(a): str(b) for a, b in (meta.get("names") or {}).items()}, meta.get("model") or {})
+                   {str(a): str(b) for a, b in (meta.get("names") or {}).items()}, meta.get("model") or {},
+                   _rows(meta.get("rows"), k, path), meta.get("info") or {})
     if pipe is not None:
         sha = d.model.get("sha256")
         if sha and pipe.model.sha256 and sha != pipe.model.sha256:
@@ -172,6 +184,19 @@ def load_directions(path: str | Path, pipe: FaceGenerator | None = None) -> Dire
             raise ValueError(f"{path}: directions are {d.vectors.shape[1]}-d; this model's W is "
                              f"{pipe.config.truncation_dim}-d")
     return d
+
+
+def _rows(rows, count: int, path: Path) -> dict[str, list[int] | None]:
+    """A file's per-direction rows, checked: {index: sorted row numbers or None}."""
+    if not rows:
+        return {}
+    ok = isinstance(rows, dict) and all(
+        str(k).isdigit() and int(k) < count and
+        (v is None or (isinstance(v, list) and v and all(isinstance(r, int) and 0 <= r < 64 for r in v)))
+        for k, v in rows.items())
+    if not ok:
+        raise ValueError(f"{path}: its per-direction layer rows are malformed")
+    return {str(k): (sorted(v) if v is not None else None) for k, v in rows.items()}
 
 
 def directions_path(model_ref: str) -> Path:
@@ -221,11 +246,17 @@ def apply_edit(w: torch.Tensor, vector: torch.Tensor, scale: float, strength: fl
 
 
 def edit_sheet(pipe: FaceGenerator, base: torch.Tensor, vectors: torch.Tensor, scales: list[float],
-               strengths: list[float], layers: list[int] | None, labels: list[str] | None = None,
+               strengths: list[float], layers: list | None, labels: list[str] | None = None,
                size: int | None = None) -> Image.Image:
-    """Rows = directions, columns = strengths; the recipe renderer calls this too."""
+    """Rows = directions, columns = strengths; the recipe renderer calls this too. `layers`: rows
+    for every direction (None = all), or one such entry per direction (named directions)."""
     num_ws = pipe.config.num_ws
-    ws = [apply_edit(base, vectors[k], float(scales[k]), s, layers, num_ws)
+    each = layers if layers and isinstance(layers[0], (list, type(None))) else [layers] * len(vectors)
+    if len(each) != len(vectors):
+        raise ValueError(f"{len(each)} layer choices for {len(vectors)} directions")
+    if num_ws and base.dim() == 1 and any(e is not None for e in each):  # one shape for all, so they stack
+        base = base if base.dim() == 2 else base[None].expand(num_ws, -1)
+    ws = [apply_edit(base, vectors[k], float(scales[k]), s, each[k], num_ws)
           for k in range(len(vectors)) for s in strengths]
     images = synthesize_all(pipe, torch.stack(ws), size)
     grid = make_grid(images, len(strengths))
@@ -240,10 +271,14 @@ def render_edit_sheet(recipe: dict, pipe: FaceGenerator) -> Image.Image:
 
 def edit(pipe: FaceGenerator, face: Face, d: Directions, refs: list, strengths: list[float],
          layers: list[int] | None = None, size: int | None = None, labels: bool = False) -> tuple[Image.Image, dict]:
-    """A strip (one direction) or sheet (several) of edits of `face`, and its recipe."""
+    """A strip (one direction) or sheet (several) of edits of `face`, and its recipe. `layers`: the
+    rows to change for every direction (None = all), or OWN for each direction's own (d.layers_of)."""
+    idx = [d.index(r) for r in refs]
+    if isinstance(layers, str) and layers == OWN:
+        layers = [d.layers_of(k) for k in idx]
+        layers = layers[0] if all(x == layers[0] for x in layers) else layers
     if layers is not None and pipe.config.architecture != "style":
         raise StyleOnlyError("editing chosen layers", pipe.config)
-    idx = [d.index(r) for r in refs]
     vectors = d.vectors[idx]
     scales = [float(d.scales[k]) for k in idx]
     row_labels = [d.label(k) for k in idx] if labels else None

@@ -19,6 +19,7 @@ from ..explore.directions import apply_edit
 from ..explore.faces import collapse, resolve_face
 from ..explore.layers import layer_groups, parse_layers
 from ..explore.morph import frame_sheet, morph
+from ..explore.named import row_vector
 from ..explore.recipes import latent_recipe, synthesize_all
 from ..explore.transform import transform
 from ..imaging import make_grid
@@ -43,10 +44,25 @@ async def model_info(request: Request):
     return {"model": s.pipe.model_info(), "precision": s.pipe.precision, "latent_dim": c.latent_dim,
             "num_ws": c.num_ws, "layer_groups": layer_groups(c) if c.architecture == "style" else None,
             "directions": None if d is None else {
-                "method": d.method, "count": len(d.vectors),
+                "method": d.method, "count": len(d.vectors), "named": named_items(d, c),
                 "items": [{"index": k, "label": d.label(k), "name": d.names.get(str(k))}
                           for k in range(min(len(d.vectors), 32))]},
             "limits": s.limits.public(), "capabilities": CAPABILITIES}
+
+
+def named_items(d, config) -> list[dict]:
+    """The named directions (smile, age, ...) with the layer range each moves, for the studio's sliders."""
+    groups = layer_groups(config) if config.architecture == "style" else {}
+    out = []
+    for k in range(len(d.vectors)):
+        name = d.names.get(str(k))
+        about = d.info.get("attributes", {}).get(name) if name else None
+        if about is None:
+            continue
+        rows = d.layers_of(k)
+        where = "all" if rows is None else ",".join(g for g, r in groups.items() if r and set(r) <= set(rows))
+        out.append({"index": k, "name": name, "attribute": about.get("label"), "layers": where or rows})
+    return out
 
 
 @router.get("/generate", summary="One face (or a contact sheet of several) as a PNG or JPEG",
@@ -137,18 +153,19 @@ async def edit_face(req: EditRequest, request: Request):
     d = s.require_directions()
     s.check_size(req.size)
     config = s.pipe.config
-    layers = parse_layers(req.layers, config) if req.layers else d.layers
+    layers = parse_layers(req.layers, config) if req.layers else None
     steps = [(d.index(e.direction), e.strength) for e in req.edits]
 
     def work():
         face = to_face(req.face, s.pipe)
         w = face.w.float()
         for k, strength in steps:
-            w = apply_edit(w, d.vectors[k], float(d.scales[k]), strength, layers, config.num_ws)
+            rows = layers if req.layers else d.layers_of(k)  # each direction on its own rows unless told
+            w = apply_edit(w, d.vectors[k], float(d.scales[k]), strength, rows, config.num_ws)
         image = synthesize_all(s.pipe, w[None], req.size)[0]
         edits = [{"direction": k, "label": d.label(k), "strength": st} for k, st in steps]
         recipe = latent_recipe(s.pipe, w, req.size, "edit", face=face.describe(), edits=edits, method=d.method,
-                               layers=layers)
+                               layers=layers if req.layers else [d.layers_of(k) for k, _ in steps])
         return {"face": face_json(image, recipe, collapse(w), truncation=face.truncation,
                                   label=f"{face.label}, edited", out=req, inverted_from=face.inverted_from)}
 
@@ -164,7 +181,8 @@ async def transform_face(req: TransformRequest, request: Request):
     if req.direction is not None:
         d = s.require_directions()
         k = d.index(req.direction)
-        direction = (d.vectors[k], float(d.scales[k]))
+        vector = d.vectors[k] if layers is not None else row_vector(d, k, s.pipe.config.num_ws)
+        direction = (vector, float(d.scales[k]))
 
     def work():
         face = to_face(req.face, s.pipe)

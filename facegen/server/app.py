@@ -161,18 +161,13 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def load_directions_for(pipe: FaceGenerator, model_ref: str, choice: str | None):
-    """The model's saved directions; else ones computed now (unnamed); None when asked for none."""
-    from ..explore import directions as dirs
+    """The model's saved unlabelled directions (else ones computed now) followed by its named ones
+    (smile, age, ...) when it has them; None when asked for none."""
+    from ..explore.named import model_directions
 
     if choice in (None, "none"):
         return None
-    if choice != "auto":
-        return dirs.load_directions(choice, pipe)
-    path = dirs.directions_path(model_ref)
-    if path.is_file():
-        return dirs.load_directions(path, pipe)
-    method = "sefa" if pipe.config.architecture == "style" else "ganspace"
-    return dirs.compute(pipe, method, top=16)
+    return model_directions(pipe, model_ref, None if choice == "auto" else choice, compute_sefa=True)
 
 
 def create_app(model: FaceGenerator | str | Path = "default", token: str | None = None,

@@ -32,9 +32,15 @@ def server(tmp_path_factory):
     from facegen.models import build_generator
     from facegen.server import create_app
 
+    from facegen.explore.directions import save_directions
+    from facegen.explore.named import named_write_path
+    from facegen.pipeline import FaceGenerator
+    from test_named_edits import fake_named
+
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
     build_generator(tiny_config("style", 32)).save_pretrained(path)
+    save_directions(fake_named(FaceGenerator.from_pretrained(path)), named_write_path(str(path)))  # smile, age
     app = create_app(path, allowed_hosts=("127.0.0.1", "localhost", "::1"))
     sock = listen("127.0.0.1", 0)
     srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
@@ -145,13 +151,33 @@ def test_morph_plays_and_sliders_edit(page):
     page.click("#play")  # pause
     page.click("#gallery li:nth-child(1) button")
     before = current_bytes(page)
-    slider = page.locator("#sliders input").first
+    slider = page.locator("#named-sliders input").first
     slider.focus()
     for _ in range(8):
         page.keyboard.press("ArrowRight")
     page.wait_for_function("document.getElementById('current').alt.endsWith('edited')")
     assert current_bytes(page) != before
     shot(page, "morph-edit")
+
+
+def test_named_sliders_say_how_far_surprise_me_moves_them_and_undo_takes_it_back(page):
+    assert page.locator("#named-sliders span").all_inner_texts() == ["smile", "age"]
+    assert page.is_visible("#surprise") and page.is_disabled("#undo")
+    page.click("#gallery li:nth-child(1) button")
+    before = current_bytes(page)
+    page.click("#surprise")
+    page.wait_for_function("document.getElementById('current').alt.endsWith('edited')")
+    assert page.locator("#history li").count() == 1 and page.inner_text("#history").startswith("surprise:")
+    values = page.locator("#named-sliders input").evaluate_all("els => els.map((e) => Number(e.value))")
+    assert all(v != 0 for v in values)  # both of the two named sliders moved
+    words = page.locator("#named-sliders output").all_inner_texts()
+    assert all(("more" in w or "less" in w) for w in words), words
+    assert current_bytes(page) != before
+    shot(page, "named-edits")
+    page.click("#undo")
+    page.wait_for_function("document.getElementById('history').children.length === 0")
+    page.wait_for_function("!document.getElementById('current').alt.endsWith('edited')")
+    assert current_bytes(page) == before and page.is_disabled("#undo")
 
 
 def test_invert_a_photo_then_swap_a_face_into_it(page, tmp_path):

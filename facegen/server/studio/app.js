@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   info: null, gallery: [], kept: [], current: null, base: null, edited: null,
   frames: [], frame: 0, timer: null, seq: 0, editSeq: 0, editTimer: null,
+  history: [], committed: {}, // edits made to the current face: what to undo to, and the sliders' last settled values
 };
 const FPS = 12;
 
@@ -80,7 +81,9 @@ function setCurrent(face) {
   stopMorph();
   const old = [state.current, state.edited].filter(Boolean);
   state.current = face; state.base = face; state.edited = null;
-  for (const input of document.querySelectorAll("#sliders input")) { input.value = 0; showValue(input); }
+  setSliders({});
+  state.history = []; state.committed = {};
+  renderHistory();
   show(face);
   release(old);
 }
@@ -201,33 +204,110 @@ function stopMorph() {
 
 // ---- editing ------------------------------------------------------------------------------------
 
+// Amounts are standard deviations of random faces along the direction; the words say how far that is.
+function amountText(v) {
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  const size = a <= 0.5 ? "a touch" : a <= 1.5 ? "some" : a <= 2.5 ? "a lot" : "extreme";
+  return `${v > 0 ? "+" : "\u2212"}${a} \u00b7 ${size} ${v > 0 ? "more" : "less"}`;
+}
+
 function showValue(input) {
-  input.nextElementSibling.textContent = Number(input.value).toFixed(2);
+  input.nextElementSibling.textContent = amountText(Number(input.value));
+}
+
+function sliders() { return [...document.querySelectorAll("#edits input[type=range]")]; }
+
+function sliderValues() {
+  const out = {};
+  for (const i of sliders()) if (Number(i.value) !== 0) out[i.dataset.direction] = Number(i.value);
+  return out;
+}
+
+function setSliders(values) {
+  for (const i of sliders()) { i.value = values[i.dataset.direction] || 0; showValue(i); }
+}
+
+function addSlider(box, d, text, range) {
+  const label = document.createElement("label");
+  const name = document.createElement("span");
+  name.textContent = text;
+  if (d.layers) name.title = `moves the ${d.layers} layers`;
+  const input = document.createElement("input");
+  Object.assign(input, { type: "range", min: -range, max: range, step: 0.5, value: 0 });
+  input.dataset.direction = String(d.index);
+  input.dataset.name = text;
+  input.setAttribute("aria-label", text);
+  const out = document.createElement("output");
+  label.append(name, input, out);
+  box.append(label);
+  showValue(input);
+  input.addEventListener("input", () => { showValue(input); clearTimeout(state.editTimer);
+    state.editTimer = setTimeout(edit, 60); });
+  input.addEventListener("change", () => commit(`${text} ${amountText(Number(input.value))}`));
 }
 
 function buildSliders(directions) {
   if (!directions || !directions.items.length) return;
-  const box = $("sliders");
-  for (const d of directions.items.slice(0, 6)) {
-    const label = document.createElement("label");
-    const name = document.createElement("span");
-    name.textContent = d.name || `direction ${d.index}`;
-    const input = document.createElement("input");
-    Object.assign(input, { type: "range", min: -4, max: 4, step: 0.25, value: 0 });
-    input.dataset.direction = String(d.index);
-    const out = document.createElement("output");
-    label.append(name, input, out);
-    box.append(label);
-    showValue(input);
-    input.addEventListener("input", () => { showValue(input); clearTimeout(state.editTimer);
-      state.editTimer = setTimeout(edit, 60); });
-  }
+  const named = directions.named || [];
+  for (const d of named) addSlider($("named-sliders"), d, d.name, 3);
+  const namedIndex = new Set(named.map((d) => d.index));
+  const others = directions.items.filter((d) => !namedIndex.has(d.index)).slice(0, 6);
+  for (const d of others) addSlider($("sliders"), d, d.name || `direction ${d.index}`, 4);
+  $("more-directions").hidden = !others.length;
+  $("more-directions").open = !named.length;
+  $("surprise").hidden = named.length < 2;
   $("edits").hidden = false;
+}
+
+// ---- edit history: each settled change can be undone ------------------------------------------------
+
+function commit(label) {
+  const now = sliderValues();
+  if (JSON.stringify(now) === JSON.stringify(state.committed)) return;
+  state.history.push({ label, before: state.committed });
+  state.committed = now;
+  renderHistory();
+}
+
+function undo() {
+  const last = state.history.pop();
+  if (!last) return;
+  setSliders(last.before);
+  state.committed = last.before;
+  renderHistory();
+  say(`undone: ${last.label}`);
+  edit();
+}
+
+function renderHistory() {
+  $("history").replaceChildren(...state.history.map((h) => {
+    const item = document.createElement("li");
+    item.textContent = h.label;
+    return item;
+  }));
+  $("undo").disabled = !state.history.length;
+}
+
+function surprise() {
+  const named = [...document.querySelectorAll("#named-sliders input")];
+  if (!named.length) return;
+  const picks = named.map((i) => [Math.random(), i]).sort((a, b) => a[0] - b[0]).slice(0, Math.min(3, named.length));
+  const values = {};
+  const parts = [];
+  for (const [, input] of picks) {
+    const amount = (Math.random() < 0.5 ? -1 : 1) * (1 + Math.floor(Math.random() * 4) / 2); // ±1 to ±2.5
+    values[input.dataset.direction] = amount;
+    parts.push(`${input.dataset.name} ${amount > 0 ? "+" : "\u2212"}${Math.abs(amount)}`);
+  }
+  setSliders(values);
+  commit(`surprise: ${parts.join(", ")}`);
+  edit();
 }
 
 async function edit() {
   if (!state.base) return;
-  const edits = [...document.querySelectorAll("#sliders input")]
+  const edits = sliders()
     .filter((i) => Number(i.value) !== 0)
     .map((i) => ({ direction: i.dataset.direction, strength: Number(i.value) }));
   const seq = ++state.editSeq;
@@ -319,7 +399,9 @@ function wire() {
   $("morph").addEventListener("click", morph);
   $("play").addEventListener("click", () => (state.timer ? stopMorph() : playMorph()));
   $("frame").addEventListener("input", () => { stopMorph(); showFrame(Number($("frame").value)); });
-  $("reset-edits").addEventListener("click", () => state.base && setCurrent(state.base));
+  $("reset-edits").addEventListener("click", () => { if (!state.base) return; setSliders({}); commit("reset"); edit(); });
+  $("surprise").addEventListener("click", surprise);
+  $("undo").addEventListener("click", undo);
   $("upload").addEventListener("change", (e) => e.target.files[0] && upload(e.target.files[0]));
   // Cleared after each pick, so that choosing the same photo again (another face, another try) works.
   $("invert-file").addEventListener("change", (e) => { const f = e.target.files[0]; e.target.value = "";
@@ -333,6 +415,7 @@ function wire() {
       ArrowRight: () => nudgeSeed(1), ArrowLeft: () => nudgeSeed(-1), r: () => $("dice").click(),
       k: () => $("keep").click(), b: breed, m: morph, s: () => $("download").click(),
       p: () => !$("player").hidden && $("play").click(),
+      e: () => !$("surprise").hidden && surprise(), u: undo,
     };
     if (e.target.type === "range" && e.key.startsWith("Arrow")) return; // the slider's own keys
     if (actions[e.key]) { e.preventDefault(); actions[e.key](); }

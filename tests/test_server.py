@@ -58,18 +58,27 @@ def test_generate_json_returns_seeds_latents_and_images(client, tmp_path):
     assert pixels(image_bytes(alone)) == pixels(single) == pixels(image_bytes(faces[0]))
     bare = client.post("/v1/generate", json={"seed": 10, "truncation": 0.5, "images": False}).json()["faces"][0]
     assert "image" not in bare and bare["w"] == alone["w"]
-    random_seed = client.post("/v1/generate", json={}).json()["faces"][0]["seed"]
-    assert isinstance(random_seed, int)
+    # No seed: the server draws one, says which, and that seed makes the same face again.
+    drawn = client.post("/v1/generate", json={"truncation": 0.5}).json()["faces"][0]
+    again = client.post("/v1/generate", json={"seed": drawn["seed"], "truncation": 0.5}).json()["faces"][0]
+    assert again["w"] == drawn["w"] and pixels(image_bytes(again)) == pixels(image_bytes(drawn))
 
 
 def test_morph_starts_on_the_first_face_and_limits_frames(client, tmp_path):
     a = client.post("/v1/generate", json={"seed": 1}).json()["faces"][0]
     r = client.post("/v1/morph", json={"faces": [a, {"seed": 2}], "frames": 5, "sheet": True}).json()
     assert len(r["frames"]) == 5 and r["space"] == "w"
-    assert pixels(image_bytes(r["frames"][0])) == pixels(image_bytes(a))
-    assert pixels(image_bytes(r["frames"][2])) != pixels(image_bytes(a))
+    # Frame 0 is the first face exactly: the same w, bit for bit. Its pixels may differ from the face
+    # made alone by a level: the 5 frames are synthesised as one batch, and a convolution rounds
+    # differently in a batch of 5 than in a batch of 1 (about 4e-6 here, enough to tip a pixel that
+    # sits on a rounding edge), so they are compared within that.
+    assert r["frames"][0]["w"] == a["w"]
+    first, alone = np.asarray(pixels(image_bytes(r["frames"][0]))), np.asarray(pixels(image_bytes(a)))
+    assert np.abs(first - alone).max() <= 1
+    assert np.abs(np.asarray(pixels(image_bytes(r["frames"][2]))) - alone).max() > 1  # and it moves
     frame = recipe_of(image_bytes(r["frames"][2]), tmp_path)
     assert (frame["kind"], frame["op"], frame["frame"]) == ("latent", "morph", 2)
+    assert decode_latent(frame["latent"]).tolist() == [decode_latent(r["frames"][2]["w"]).tolist()]
     sheet = base64.b64decode(r["sheet"].split(",", 1)[1])
     assert recipe_of(sheet, tmp_path, "s.png")["op"] == "morph"
     too_many = client.post("/v1/morph", json={"faces": [{"seed": 1}, {"seed": 2}], "frames": 9})
@@ -125,8 +134,10 @@ def test_edit_without_directions_is_a_clear_409(make_client):
 def test_transform_and_its_limits(client):
     base = client.post("/v1/generate", json={"seed": 5}).json()["faces"][0]
     r = client.post("/v1/transform", json={"face": {"seed": 5}, "exaggerate": 1.5, "direction": "0", "strength": 2})
-    assert r.status_code == 200 and isinstance(r.json()["notes"], list)
+    assert r.status_code == 200 and r.json()["notes"] == []  # near the average face: nothing clamped
     assert pixels(image_bytes(r.json()["face"])) != pixels(image_bytes(base))
+    clamped = client.post("/v1/transform", json={"face": {"seed": 5}, "exaggerate": 10}).json()
+    assert len(clamped["notes"]) == 1 and clamped["notes"][0].startswith("clamped: the face was")
     far = client.post("/v1/transform", json={"face": {"seed": 5}, "exaggerate": 50})
     assert far.status_code == 400 and "exaggerate 50" in far.json()["error"]
     no_z = client.post("/v1/transform", json={"face": {"w": base["w"]}, "truncation": 1.5})

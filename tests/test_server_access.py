@@ -17,48 +17,62 @@ from facegen.server.limits import Busy, WorkQueue  # noqa: E402
 # ---- the queue --------------------------------------------------------------------------------
 
 def blocking_client(make_client, monkeypatch, limits):
+    """A client whose model calls wait for `release`; `started` is set once the first one is running."""
     c = make_client(limits=limits)
-    release = threading.Event()
+    release, started = threading.Event(), threading.Event()
     original = FaceGenerator.__call__
 
     def slow(self, *a, **k):
-        release.wait(5)
+        started.set()
+        release.wait(10)
         return original(self, *a, **k)
     monkeypatch.setattr(FaceGenerator, "__call__", slow)
-    return c, release
+    return c, release, started
+
+
+def wait_until(condition, timeout=10.0, what="the condition"):
+    """Poll `condition` (cheaply) until it holds; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.002)
 
 
 def test_full_queue_answers_429_with_retry_after(make_client, monkeypatch):
-    c, release = blocking_client(make_client, monkeypatch, Limits(queue_depth=1))
+    c, release, started = blocking_client(make_client, monkeypatch, Limits(queue_depth=1))
     results = []
     worker = threading.Thread(target=lambda: results.append(c.get("/v1/generate", params={"seed": 1})))
     worker.start()
-    deadline = time.monotonic() + 5
-    while c.app.state.facegen.queue.admitted < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert started.wait(10), "the first request never reached the model"  # it holds the one place
     r = c.get("/v1/generate", params={"seed": 2})
     release.set()
-    worker.join(5)
+    worker.join(10)
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and "busy" in r.json()["error"]
     assert results[0].status_code == 200
     assert c.get("/v1/generate", params={"seed": 3}).status_code == 200  # the queue drains
 
 
 def test_a_job_that_waited_too_long_gets_503(make_client, monkeypatch):
-    c, release = blocking_client(make_client, monkeypatch, Limits(queue_depth=4, max_wait_s=0.05))
-    results = []
+    max_wait = 0.05
+    c, release, started = blocking_client(make_client, monkeypatch, Limits(queue_depth=4, max_wait_s=max_wait))
+    queue = c.app.state.facegen.queue
+    results, second = [], []
     worker = threading.Thread(target=lambda: results.append(c.get("/v1/generate", params={"seed": 1})))
     worker.start()
-    time.sleep(0.1)
-    second = []
+    assert started.wait(10), "the first request never reached the model"
     waiter = threading.Thread(target=lambda: second.append(c.get("/v1/generate", params={"seed": 2})))
     waiter.start()
-    time.sleep(0.2)
+    wait_until(lambda: queue.admitted == 2, what="the second request to queue behind the first")
+    # It was submitted before this moment and cannot start before the first is released, so once
+    # twice the limit has passed here, its wait is over the limit however the threads are scheduled.
+    queued_by = time.monotonic()
+    wait_until(lambda: time.monotonic() - queued_by > 2 * max_wait)
     release.set()
-    worker.join(5)
-    waiter.join(5)
+    worker.join(10)
+    waiter.join(10)
     assert results[0].status_code == 200
     assert second[0].status_code == 503 and "retry-after" in second[0].headers
+    assert "waited over 0.05 s" in second[0].json()["error"]
 
 
 def test_work_queue_runs_one_job_at_a_time():

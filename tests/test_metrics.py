@@ -21,9 +21,10 @@ def test_fid_of_a_set_against_itself_is_zero():
 def test_frechet_distance_of_diagonal_gaussians_is_the_closed_form():
     mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
     a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
-    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)  # 5 + 1 + 1 + 4
-    assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-12)
-    assert expected == 11.0
+    # |mu1 - mu2|^2 = 1 + 0 + 4, and for diagonal covariances the trace term is
+    # sum (sqrt(a) - sqrt(b))^2 = (1 - 2)^2 + (2 - 1)^2 + (3 - 1)^2 = 6: worked by hand, not by the test.
+    assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(11.0, rel=1e-12)
+    assert frechet_distance(mu1, np.diag(a), mu1, np.diag(a)) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_frechet_distance_of_non_commuting_covariances_is_the_closed_form():
@@ -76,8 +77,15 @@ def test_kid_is_unbiased_for_one_distribution_and_positive_for_two():
 def test_kid_uses_subsets_no_larger_than_either_set():
     rng = np.random.default_rng(3)
     a, b = rng.normal(size=(50, 4)), rng.normal(size=(30, 4)) + 2.0
-    mean, std = kid(a, b, num_subsets=20, max_subset_size=1000)
-    assert mean > 0 and std >= 0
+    # Subsets are capped at the smaller set (30): asking for 1000 draws exactly what asking for 30 does,
+    # and a smaller cap draws something else.
+    capped = kid(a, b, num_subsets=20, max_subset_size=1000)
+    assert capped == kid(a, b, num_subsets=20, max_subset_size=30)
+    assert capped != kid(a, b, num_subsets=20, max_subset_size=10)
+    # With both sets of 30, every subset is a whole set, so each estimate is the full-set MMD.
+    mean, std = kid(a[:30], b, num_subsets=5, max_subset_size=1000)
+    assert mean == pytest.approx(mmd2_unbiased(a[:30], b), rel=1e-9) and std <= 1e-9 * mean
+    assert capped[0] > 0.5  # a shift of 2 in every coordinate is far from the same distribution
     with pytest.raises(ValueError, match="at least 2"):
         kid(a[:1], b)
 
@@ -296,11 +304,15 @@ def test_metrics_command_writes_json_and_a_report_with_provenance(tmp_path, tiny
     assert rc == 0
     report = json.loads((out / "metrics.json").read_text())
     assert json.loads(capsys.readouterr().out.split("\nwrote ")[0]) == report
-    for key in ("fid", "kid", "precision", "recall", "one_face_share", "real_one_face_share"):
-        assert np.isfinite(report[key])
+    assert report["fid"] > 0  # a random tiny model's faces are not the random photos
+    for key in ("precision", "recall", "one_face_share", "real_one_face_share"):
+        assert 0 <= report[key] <= 1, key
     assert report["real"]["images"] == 8 and report["settings"]["seeds"] == "0-11"
-    assert report["memorisation"]["closest"][0]["train_image"].endswith(".png")
-    assert report["one_face_share"] == 1.0
+    train_names = {str(p.relative_to(train)) for p in train.rglob("*.png")}
+    closest = report["memorisation"]["closest"]
+    assert closest and all(c["train_image"] in train_names for c in closest)
+    # FakeFaces finds exactly one face in every image, real or generated.
+    assert report["one_face_share"] == report["real_one_face_share"] == 1.0
     assert is_ai_labelled(out / "report.png") and read_recipe(out / "report.png")["kind"] == "metrics-report"
     # An existing report is not replaced silently.
     rc = main(["metrics", str(model), "--real", str(real), "--num", "12", "--out", str(out), "--no-cache"])
@@ -353,6 +365,7 @@ def test_inception_loads_from_the_pinned_wheel_and_gives_2048_features():
     assert f.shape == (2, FEATURE_DIM) and f.dtype == np.float32 and np.isfinite(f).all()
     assert (f >= 0).all()  # pool features follow a ReLU
     assert not np.allclose(f[0], f[1])
+    np.testing.assert_allclose(net(images[::-1])[1], f[0], rtol=1e-4, atol=1e-5)  # nor on its place in the batch
 
 
 def test_only_the_pinned_inception_file_is_loaded(tmp_path, monkeypatch):

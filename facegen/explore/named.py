@@ -21,7 +21,8 @@
    decisions as the best one (pick), the one that changes the other attributes least per unit
    of change in its own.
 5. Keep attributes the classifier reads well on real test photos, that at least MIN_SHARE of the
-   generated faces have and lack, and whose boundary separates held-out faces.
+   generated faces have and lack, whose boundary separates held-out faces, and whose chosen
+   trial flips at least MIN_FLIP of the decisions (drop_weak).
 
 Strength 1 = one standard deviation of random faces along the direction, as for SeFa.
 """
@@ -46,6 +47,7 @@ SAMPLE_SEED = 0x4E414D45  # "NAME": the faces directions are found on, apart fro
 MIN_TEST_BALANCED = 0.75  # the classifier's balanced accuracy on labelled test photos
 MIN_SHARE = 0.03  # of generated faces that must have (and lack) the attribute
 MIN_BOUNDARY = 0.70  # the boundary's balanced accuracy on held-out generated faces
+MIN_FLIP = 0.65  # the share of decisions its +-2 sigma trial must flip
 TIED = 0.5
 UNRELATED = 0.15
 L2 = 0.1
@@ -307,17 +309,40 @@ def compute_named(pipe: FaceGenerator, clf: AttributeClassifier | None = None, s
         v, held_i = options[pick(held_tried)]
         tried = {name: attempt(v, r) for name, r in ranges.items()}
         choice = pick(tried)
-        rows[str(i)] = ranges[choice]
+        rows[n] = ranges[choice]
         chosen.append(v)
         info[n] = dict(fits[n], label=NAMED[n][0], sign=NAMED[n][1], layers=choice,
                        conditioned_on=[kept[b] for b in held_i], trials=tried, conditioning_trials=held_tried)
         log(f"  {n:18} boundary {fits[n]['boundary_balanced_accuracy']:.2f}, {fits[n]['share']:.0%} have it; "
             f"holds {', '.join(info[n]['conditioned_on']) or 'nothing'}; layers {choice}: flips "
             f"{tried[choice]['flip']:.0%}, others move {tried[choice]['focus']:.2f}x as much")
-    vectors = torch.stack(chosen)
-    scales = _scales(pipe, vectors)
-    values = torch.tensor([fits[n]["boundary_balanced_accuracy"] for n in kept])
-    meta_info = {"attributes": info, "samples": samples, "seed": seed,
+    meta_info = {"samples": samples, "seed": seed,
                  "classifier": {"labels": len(clf.labels), **{k: v for k, v in clf.meta.items() if k != "test"}}}
-    return Directions(vectors, values, scales, "named", "w" if pipe.config.architecture == "style" else "z", None,
-                      {str(i): n for i, n in enumerate(kept)}, pipe.model_info(), rows, meta_info)
+    d = Directions(torch.stack(chosen), torch.tensor([fits[n]["boundary_balanced_accuracy"] for n in kept]),
+                   torch.ones(len(kept)), "named", "w" if pipe.config.architecture == "style" else "z", None,
+                   {str(i): n for i, n in enumerate(kept)}, pipe.model_info(),
+                   {str(i): rows[n] for i, n in enumerate(kept)}, dict(meta_info, attributes=info))
+    d = drop_weak(d, log)
+    d.scales = _scales(pipe, d.vectors)
+    return d
+
+
+def drop_weak(d: Directions, log=print) -> Directions:
+    """Leave out directions whose chosen trial flips fewer than MIN_FLIP of the decisions at +-2 sigma:
+    such a slider does not reliably do what its name says (glasses on the 64 px default flipped 54%,
+    and no glasses appeared on the sheet)."""
+    keep = []
+    for k in range(len(d.vectors)):
+        name = d.names[str(k)]
+        about = d.info["attributes"][name]
+        flip = about["trials"][about["layers"]]["flip"]
+        if flip >= MIN_FLIP:
+            keep.append(k)
+        else:
+            log(f"  {name}: left out, +-2 sigma flips only {flip:.0%} of the classifier's decisions")
+    if not keep:
+        raise ValueError("no named direction changes its attribute reliably on this model")
+    info = dict(d.info, attributes={d.names[str(k)]: d.info["attributes"][d.names[str(k)]] for k in keep})
+    return Directions(d.vectors[keep], d.values[keep], d.scales[keep], d.method, d.space, d.layers,
+                      {str(i): d.names[str(k)] for i, k in enumerate(keep)}, d.model,
+                      {str(i): d.rows[str(k)] for i, k in enumerate(keep)}, info)

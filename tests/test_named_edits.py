@@ -108,11 +108,15 @@ class Brightness(nn.Module):
                             (x[:, :, :32].mean((1, 2, 3)) - x[:, :, 32:].mean((1, 2, 3))) * 20], 1)
 
 
-def test_compute_named_on_a_tiny_model_finds_directions_that_do_what_they_say(style, monkeypatch, tmp_path):
+@pytest.mark.parametrize("resolution", [32, 128])
+def test_compute_named_on_a_tiny_model_finds_directions_that_do_what_they_say(resolution, tiny_model_file,
+                                                                             monkeypatch, tmp_path):
     import facegen.explore.named as named
 
     monkeypatch.setattr(named, "TRIAL_FACES", 12)
-    _, pipe = style
+    extra = {"channels": [32, 32, 16, 16, 8, 8]} if resolution == 128 else {}
+    pipe = FaceGenerator.from_pretrained(tiny_model_file("style", resolution, **extra), precision="fp32")
+    assert pipe.config.resolution == resolution
     ws = named.sample_latents(pipe, 400, 1)
     clf = AttributeClassifier(Brightness(), ("Smiling", "Young", "Eyeglasses"), torch.zeros(3), {})
     clf.thresholds = named.classify(pipe, clf, ws).median(0).values  # about half of the faces have each

@@ -104,11 +104,17 @@ def match_colour(face: np.ndarray, target: np.ndarray, weight: np.ndarray, mode:
 
 
 def paste(photo: np.ndarray, face: np.ndarray, matrix: np.ndarray, blend: str = "feather",
-          colour: str = "lab", grey: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
+          colour: str = "lab", grey: bool = False,
+          keep_detail: bool = False, match_texture: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Blend a generated face (size x size uint8 RGB, in the model frame) into `photo` (not modified).
 
     `matrix`: photo pixels -> that size x size frame. Returns the new photo, the mask
     (float32, photo-sized; zero wherever the photo is untouched) and notes.
+    `keep_detail`: the face spans more photo pixels than the model has, so the model's face
+    would be softer than the photo's: the photo keeps its own luminance, restored (scratches,
+    grain, blur: compose.restore), and the generated face gives only its colour.
+    `match_texture`: the generated face is blurred to the photo's sharpness around it where it is
+    sharper, and given the photo's grain where it is smoother (swap: no too-clean face).
     """
     import cv2
 
@@ -133,6 +139,12 @@ def paste(photo: np.ndarray, face: np.ndarray, matrix: np.ndarray, blend: str = 
     warped = match_colour(warped, region, alpha, colour)
     if grey:
         warped = np.repeat(warped[..., :1], 3, axis=2)
+    if keep_detail:
+        from .restore import restored_with_colour
+
+        warped = restored_with_colour(region, warped, grey)
+    if match_texture:
+        warped = _match_texture(warped, region, alpha, grey)
     if blend == "poisson":
         cloned = _poisson(warped, region, alpha)
         if cloned is None:
@@ -145,6 +157,45 @@ def paste(photo: np.ndarray, face: np.ndarray, matrix: np.ndarray, blend: str = 
     out[y0:y1, x0:x1][inside] = mixed.astype(np.uint8)[inside]
     mask[y0:y1, x0:x1] = alpha
     return out, mask, notes
+
+
+def _sharpness(y: np.ndarray, where: np.ndarray) -> float:
+    import cv2
+
+    lap = cv2.Laplacian(cv2.GaussianBlur(y, (0, 0), 1.0), cv2.CV_32F)
+    return float(lap[where].var()) if where.sum() > 16 else 0.0
+
+
+def _match_texture(face: np.ndarray, region: np.ndarray, alpha: np.ndarray, grey: bool) -> np.ndarray:
+    """`face` blurred to the sharpness of the photo's ring around the mask where it is sharper (the
+    ratio face / ring at most 1.4), then given the ring's grain where it has less (seeded: the same
+    inputs give the same output)."""
+    import cv2
+
+    from .restore import noise_sigma
+
+    inside = alpha > 0.9
+    ring = cv2.dilate((alpha > 0).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & (alpha == 0)
+    if inside.sum() < 64 or ring.sum() < 64:
+        return face
+    ry = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    target = _sharpness(ry, ring)
+    out = face.astype(np.float32)
+    for sigma in (0.5, 0.8, 1.2, 1.7, 2.4):
+        fy = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        if _sharpness(fy, inside) <= 1.4 * target:
+            break
+        out = cv2.GaussianBlur(face.astype(np.float32), (0, 0), sigma)
+    fy = cv2.cvtColor(np.clip(out + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    ys, xs = np.nonzero(ring)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    grain = noise_sigma(ry[y0:y1, x0:x1].astype(np.uint8))
+    have = noise_sigma(fy[inside.any(1)][:, inside.any(0)]) if inside.any() else 0.0
+    add = float(np.sqrt(max(grain ** 2 - have ** 2, 0.0)))
+    if add > 0.5:
+        noise = np.random.default_rng(0).normal(0, add, out.shape[:2]).astype(np.float32)
+        out = out + noise[..., None]  # luminance grain, as film and sensors give
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def _poisson(face: np.ndarray, region: np.ndarray, alpha: np.ndarray) -> np.ndarray | None:

@@ -54,7 +54,7 @@ def remaster(pipe: FaceGenerator, rgb: np.ndarray, source_name: str = "artwork",
              truncation: float = 1.0, edit: tuple | None = None,
              palette: bool = False, colour: bool = False, blend: str = "feather",
              min_face: int = DEFAULT_MIN_FACE, index: list[int] | None = None, seed: int = 0,
-             progress: bool = False) -> RemasterResult:
+             progress: bool = False, keep_detail: bool = True) -> RemasterResult:
     """Remaster every face (or those in `index`) of `rgb` (uint8 RGB array).
 
     truncation: pull each face toward the model's average (1 keeps it, 0.7 cleaner).
@@ -62,6 +62,10 @@ def remaster(pipe: FaceGenerator, rgb: np.ndarray, source_name: str = "artwork",
     (explore.directions.apply_edit; strength in standard deviations of random faces).
     palette: take the artwork's colours (sepia stays sepia); otherwise only its
     brightness and contrast. A greyscale artwork stays greyscale unless `colour`.
+    keep_detail: where a face in the artwork spans more pixels than the model's resolution, the
+    regenerated face would be softer than the artwork's: the artwork keeps its own luminance,
+    restored (compose.restore: scratches, grain, blur), and the regenerated face gives its
+    colour (blend.paste); False pastes the whole regenerated face.
     """
     from ..explore.faces import average_w
 
@@ -87,16 +91,24 @@ def remaster(pipe: FaceGenerator, rgb: np.ndarray, source_name: str = "artwork",
             w = apply_edit(w, vector, float(scale), float(strength), layers, pipe.config.num_ws)
         size = target.native_size()
         face_img = render_at(pipe, w, size)
+        model_px = size / res  # photo pixels per model pixel (native_size: a frame pixel is a photo pixel)
+        detail = model_px if keep_detail and model_px > 1.0 else None
         out, mask, n = paste(out, face_img, target.frame_matrix(size, res), blend,
-                             "lab" if palette else "lightness", grey)
+                             "lab" if palette else "lightness", grey, keep_detail=detail is not None)
         masks.append(mask)
         ws.append(w)
         notes += n
         done.append({"target": target.describe(), "inversion": dict(info, steps=steps, seed=seed + i),
-                     "rendered_size": size,
+                     "rendered_size": size, "kept_photo_detail_finer_than_px": None if detail is None else round(detail, 2),
                      # Under the name explore.faces.ancestry looks for, so nothing made from this
                      # output could pass it off as a face that does not exist.
                      "inverted_from": [pack(inverted)]})
+    kept = [d for d in done if d["kept_photo_detail_finer_than_px"] is not None]
+    if kept:
+        notes.append(f"{len(kept)} face{'s are' if len(kept) > 1 else ' is'} larger than the model's {res} pixels: "
+                     "the photo's own detail is kept (restored: scratches, grain, blur) and the regenerated "
+                     "face{} only colour (keep_detail=False pastes the whole regenerated face)".format(
+                         "s give" if len(kept) > 1 else " gives"))
     if grey:
         notes.append("the artwork is greyscale, so the regenerated faces are too (--colour keeps them in colour)")
     elif not palette and is_toned(rgb):
@@ -106,5 +118,5 @@ def remaster(pipe: FaceGenerator, rgb: np.ndarray, source_name: str = "artwork",
                                              "strength": float(edit[2]), "layers": edit[3]}
     recipe = dict(pipe._recipe_base("const", None), kind="composite", op="remaster", truncation=truncation,
                   edit=edit_record, palette=palette, colour=colour, blend=blend, min_face=min_face, index=index,
-                  faces=done, size=None)
+                  keep_detail=keep_detail, faces=done, size=None)
     return RemasterResult(image, before_after(Image.fromarray(rgb), image), masks, faces, ws, recipe, notes)

@@ -43,12 +43,15 @@ def render_at(pipe: FaceGenerator, w, size: int) -> np.ndarray:
 def swap_faces(pipe: FaceGenerator, photo: np.ndarray, sources: list, source_name: str = "photo",
                faces: list[PhotoFace] | None = None, index: list[int] | None = None,
                min_face: int = DEFAULT_MIN_FACE, blend: str = "feather", colour: str = "lab",
-               refs: list[str] | None = None, progress: bool = False) -> SwapResult:
+               refs: list[str] | None = None, progress: bool = False, match_texture: bool = True) -> SwapResult:
     """Swap faces into `photo` (uint8 RGB array): sources[i] replaces face i (one source: every face).
 
     `sources` are explore.faces.Face objects; each must pass the swap rule
     (compose.rules.check_swap_source: nothing inverted from a real person's photo).
     `refs`: the references the sources came from (file names), for the rule's file checks.
+    `match_texture`: each new face blurred and grained to match the photo around it (blend.paste).
+    A face rendered at more than 1.5x the model's resolution is recorded as upscaled (the recipe's
+    `upscaled` and a note), since it will look softer than a photo that sharp.
     """
     if not sources:
         raise ComposeError("swap needs at least one source face")
@@ -66,13 +69,19 @@ def swap_faces(pipe: FaceGenerator, photo: np.ndarray, sources: list, source_nam
         source = sources[i if len(sources) > 1 else 0]
         size = target.native_size()
         face_img = render_at(pipe, source.w, size)
-        out, mask, n = paste(out, face_img, target.frame_matrix(size, res), blend, colour, grey)
+        out, mask, n = paste(out, face_img, target.frame_matrix(size, res), blend, colour, grey,
+                             match_texture=match_texture)
         masks.append(mask)
         notes += n
+        upscaled = round(size / res, 2) if size > 1.5 * res else None
+        if upscaled:
+            notes.append(f"face {i} was upscaled {upscaled}x from the model's {res} pixels: it is softer than "
+                         "the photo around it")
         done.append({"target": target.describe(), "source": source.describe(), "rendered_size": size,
+                     "upscaled": upscaled,
                      "latent": encode_latent(source.w.float()[None]), "rule": checks[i if len(sources) > 1 else 0]})
     if grey:
         notes.append("the photo is greyscale, so the new faces are too")
     recipe = dict(pipe._recipe_base("const", None), kind="composite", op="swap", blend=blend, colour=colour,
-                  min_face=min_face, index=index, faces=done, size=None)
+                  min_face=min_face, index=index, match_texture=match_texture, faces=done, size=None)
     return SwapResult(Image.fromarray(out), masks, faces, recipe, notes)

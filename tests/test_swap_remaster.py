@@ -114,6 +114,21 @@ def test_cli_remaster_writes_both_outputs(tmp_path):
     assert run("remaster", ASTRONAUT, "--steps", "1", "--out-dir", tmp_path) == 2
 
 
+def test_cli_remaster_makes_a_missing_out_dir(tmp_path, capsys):
+    """--out-dir that does not exist yet is made, parents too; one under a file is refused before any
+    work; a refused photo leaves no empty folder behind."""
+    new = tmp_path / "a" / "b"
+    assert run("remaster", ASTRONAUT, "--steps", "1", "--out-dir", new) == 0
+    assert sorted(p.name for p in new.iterdir()) == ["astronaut_before_after.png", "astronaut_remastered.png"]
+    (tmp_path / "file").write_text("x")
+    assert run("remaster", ASTRONAUT, "--steps", "1", "--out-dir", tmp_path / "file" / "sub") == 2
+    assert "not a folder" in capsys.readouterr().err
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (200, 200), (128, 128, 128)).save(blank)
+    assert run("remaster", blank, "--steps", "1", "--out-dir", tmp_path / "never") == 2
+    assert not (tmp_path / "never").exists()
+
+
 # ---- Bad input: each a clear message, and nothing written
 
 

@@ -22,7 +22,8 @@ def add_remaster_arguments(p: argparse.ArgumentParser) -> None:
                    help="map the new faces to the artwork's colours (sepia stays sepia); default: light only")
     p.add_argument("--colour", action="store_true", help="keep the new faces in colour on a greyscale artwork")
     p.add_argument("--seed", type=_bounded(int, 0, 2**31 - 1, "--seed"), default=0, help="inversion seed")
-    p.add_argument("--out-dir", default=".", help="where NAME_remastered.png and NAME_before_after.png go")
+    p.add_argument("--out-dir", default=".",
+                   help="where NAME_remastered.png and NAME_before_after.png go (made, with its parents, if missing)")
     add_photo_arguments(p)
     add_model_arguments(p, truncation=False)
 
@@ -46,6 +47,24 @@ def parse_edit(text: str, args, pipe):
     return d.vectors[k], float(d.scales[k]), strength, d.layers_of(k)
 
 
+def check_new_folder(out_dir: Path) -> None:
+    """--out-dir is a folder, or can be made one (with its parents): checked before any work, made
+    only once there is something to write, so a refused photo leaves no empty folder behind."""
+    import os
+
+    from . import CLIError
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CLIError(f"{out_dir}: exists and is not a folder")
+    base = out_dir.absolute()
+    while not base.exists():
+        base = base.parent
+    if not base.is_dir():
+        raise CLIError(f"{out_dir}: cannot create the output folder ({base} is not a folder)")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise CLIError(f"{out_dir}: cannot write in {base}")
+
+
 def run_remaster(args) -> int:
     from ..compose import ComposeError, remaster
     from ..compose.output import save_composites, source_record
@@ -54,11 +73,11 @@ def run_remaster(args) -> int:
     from .faceargs import load_pipe, print_notes
 
     out_dir = Path(args.out_dir)
-    if not out_dir.is_dir():
-        raise CLIError(f"{out_dir}: output folder does not exist")
+    check_new_folder(out_dir)
     stem = Path(args.artwork).stem
-    out = png_output(out_dir / f"{stem}_remastered.png", args.overwrite)
-    sheet = png_output(out_dir / f"{stem}_before_after.png", args.overwrite)
+    out, sheet = out_dir / f"{stem}_remastered.png", out_dir / f"{stem}_before_after.png"
+    if out_dir.is_dir():  # a folder made below holds nothing yet
+        out, sheet = png_output(out, args.overwrite), png_output(sheet, args.overwrite)
     index = parse_index(args.index)
     rgb, read_notes = read_photo(args.artwork, args.max_pixels)
     pipe = load_pipe(args)
@@ -71,6 +90,10 @@ def run_remaster(args) -> int:
         raise CLIError(str(e)) from None
     recipe = dict(result.recipe, photo=source_record(args.artwork, rgb.shape), edit_spec=args.edit)
     print_notes(read_notes + result.notes)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CLIError(f"{out_dir}: cannot create the output folder ({e.strerror})") from None
     save_composites([(result.image, out, recipe),
                      (result.before_after, sheet, dict(recipe, sheet="before_after"))], args.overwrite)
     print(f"{out}  ({len(result.faces)} face{'s' if len(result.faces) != 1 else ''} remastered)\n{sheet}")

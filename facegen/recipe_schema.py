@@ -49,6 +49,7 @@ FIELDS = {
     "truncation": lambda v: _is_number(v, 10), "size": lambda v: v is None or _is_int(v, 16, 2048),
     "frames": lambda v: _is_int(v, 2, MAX_FRAMES), "columns": lambda v: v is None or _is_int(v, 1, MAX_SEEDS),
     "loop": lambda v: isinstance(v, bool), "space": lambda v: isinstance(v, str),
+    "batch": lambda v: _is_int(v, 1, 1024),  # faces synthesised together (explore sheets), as the pipeline allows
     **{k: (lambda v: isinstance(v, dict)) for k in ("latent", "z", "keys", "base", "vectors", "rows", "cols", "ws")},
 }
 

@@ -294,8 +294,8 @@ def test_latent_targets_ran_their_cases():
 # ---- recipes in images: info, reproduce, opening a face -------------------------------------------
 
 RECIPE_FIELDS = ["kind", "seed", "seeds", "batch_seeds", "truncation", "size", "noise_mode", "latent", "z", "op",
-                 "frames", "loop", "space", "keys", "columns", "model", "base", "vectors", "scales", "strengths",
-                 "layers", "rows", "cols", "ws", "noise_scales", "format", "quality"]
+                 "frames", "loop", "space", "keys", "columns", "batch", "model", "base", "vectors", "scales",
+                 "strengths", "layers", "rows", "cols", "ws", "noise_scales", "format", "quality"]
 field_values = st.one_of(
     json_values, huge,
     st.sampled_from(["generate", "grid", "latent", "explore", "morph", "edit", "mix", "children", "transform"]),

@@ -49,20 +49,18 @@ def run_breed(args) -> int:
         raise CLIError(str(e)) from None
     names = {LETTERS[i]: f.label for i, f in enumerate(parents)}
     print(f"parents: {', '.join(f'{k} = {v}' for k, v in names.items())}; seed {seed}")
-    images = []
-    for i, (w, path) in enumerate(zip(brood.ws, paths)):
-        # One at a time, as `reproduce` re-makes a single face, so the pixels match exactly.
-        image = synthesize_all(pipe, w[None], args.size)[0]
+    # Each child alone (batch=1), as `reproduce` re-makes a single face, so the pixels match exactly.
+    images = synthesize_all(pipe, brood.ws, args.size, batch=1)
+    for i, (image, w, path) in enumerate(zip(images, brood.ws, paths)):
         recipe = latent_recipe(pipe, w, args.size, "breed", parents=[f.describe() for f in parents],
                                genes=brood.genes[i], breed_seed=seed, child=i)
         save_output(image, path, recipe, args.overwrite)
-        images.append(image)
         print(f"{path}  {_genes_text(brood.genes[i])}")
     if sheet:
         columns = min(8, args.children)
-        recipe = children_sheet_recipe(pipe, brood, columns, args.size, parents=[f.describe() for f in parents],
-                                       breed_seed=seed)
-        save_output(make_grid(synthesize_all(pipe, brood.ws, args.size), columns), sheet, recipe, args.overwrite)
+        recipe = children_sheet_recipe(pipe, brood, columns, args.size, batch=1,
+                                       parents=[f.describe() for f in parents], breed_seed=seed)
+        save_output(make_grid(images, columns), sheet, recipe, args.overwrite)
         print(sheet)
     return 0
 

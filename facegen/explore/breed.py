@@ -20,7 +20,7 @@ from ..recipe_schema import renders
 from .faces import Face, average_w
 from .layers import GROUPS, StyleOnlyError, layer_groups
 from .limits import MAX_CHILDREN, MAX_MUTATION
-from .recipes import pack, sheet_recipe, synthesize_all, unpack
+from .recipes import CHUNK, pack, sheet_recipe, synthesize_all, unpack
 
 LETTERS = "ABCDEFGH"
 MAX_GRID_SIDE = 16
@@ -135,10 +135,15 @@ def mixing_grid(pipe: FaceGenerator, rows: list[Face], cols: list[Face], layers:
     return image, recipe
 
 
-def children_sheet_recipe(pipe: FaceGenerator, brood: Brood, columns: int, size: int | None, **info) -> dict:
-    return sheet_recipe(pipe, size, "children", ws=pack(brood.ws), columns=columns, genes=brood.genes, **info)
+def children_sheet_recipe(pipe: FaceGenerator, brood: Brood, columns: int, size: int | None, batch: int = CHUNK,
+                          **info) -> dict:
+    """The recipe of a sheet of `brood`'s children, synthesised `batch` at a time."""
+    return sheet_recipe(pipe, size, "children", ws=pack(brood.ws), columns=columns, genes=brood.genes, batch=batch,
+                        **info)
 
 
 @renders("explore", "children")
 def render_children(recipe: dict, pipe: FaceGenerator) -> Image.Image:
-    return make_grid(synthesize_all(pipe, unpack(recipe["ws"]), recipe.get("size")), recipe["columns"])
+    # Sheets written before "batch" was recorded were all made CHUNK at a time.
+    images = synthesize_all(pipe, unpack(recipe["ws"]), recipe.get("size"), batch=recipe.get("batch", CHUNK))
+    return make_grid(images, recipe["columns"])

@@ -22,7 +22,7 @@ from ..limits import MAX_FRAMES
 from ..pipeline import FaceGenerator
 from ..recipe_schema import renders
 from .faces import Face
-from .recipes import pack, sheet_recipe, synthesize_all, unpack
+from .recipes import CHUNK, pack, sheet_recipe, synthesize_all, unpack
 
 MAX_FPS = 60.0
 NOTICE = "AI-generated morph of faces that do not exist, made with facegen"
@@ -102,8 +102,12 @@ class Morph:
 
 
 def morph(pipe: FaceGenerator, faces: list[Face], frames: int = 60, loop: bool = False, space: str = "auto",
-          size: int | None = None, columns: int | None = None, progress: bool = False) -> Morph:
-    """Frames along a path through `faces` (two or more); frame 0 is the first face exactly."""
+          size: int | None = None, columns: int | None = None, progress: bool = False, batch: int = CHUNK) -> Morph:
+    """Frames along a path through `faces` (two or more); frame 0 is the first face exactly.
+
+    Frames are synthesised `batch` at a time, as the recipe then says; `batch=1` when each frame is
+    handed out as a face of its own, whose recipe (kind 'latent') re-makes it alone.
+    """
     if len(faces) < 2:
         raise ValueError("a morph needs at least two faces")
     if not isinstance(frames, int) or not max(2, len(faces)) <= frames <= MAX_FRAMES:
@@ -117,10 +121,10 @@ def morph(pipe: FaceGenerator, faces: list[Face], frames: int = 60, loop: bool =
         keys = torch.stack([f.wplus(num_ws) if per_layer else f.w for f in faces]).float()
         truncation = 1.0
     ws = interpolate(keys, frames, loop, space, pipe, truncation)
-    images = synthesize_all(pipe, ws, size, progress, desc="morph")
+    images = synthesize_all(pipe, ws, size, progress, desc="morph", batch=batch)
     columns = columns or default_columns(frames)
     recipe = sheet_recipe(pipe, size, "morph", keys=pack(keys), frames=frames, loop=loop, space=space,
-                          truncation=truncation, columns=columns, faces=[f.describe() for f in faces])
+                          truncation=truncation, columns=columns, batch=batch, faces=[f.describe() for f in faces])
     return Morph(images, ws, recipe)
 
 
@@ -128,7 +132,9 @@ def morph(pipe: FaceGenerator, faces: list[Face], frames: int = 60, loop: bool =
 def render_morph(recipe: dict, pipe: FaceGenerator) -> Image.Image:
     ws = interpolate(unpack(recipe["keys"]), recipe["frames"], recipe["loop"], recipe["space"], pipe,
                      recipe.get("truncation", 1.0))
-    return make_grid(synthesize_all(pipe, ws, recipe.get("size")), recipe["columns"])
+    # Recipes written before "batch" was recorded were all made CHUNK at a time.
+    images = synthesize_all(pipe, ws, recipe.get("size"), batch=recipe.get("batch", CHUNK))
+    return make_grid(images, recipe["columns"])
 
 
 def gif_fps(fps: float) -> float:

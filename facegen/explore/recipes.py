@@ -32,13 +32,17 @@ unpack = decode_latent
 
 
 def synthesize_all(pipe: FaceGenerator, ws: torch.Tensor, size: int | None = None, progress: bool = False,
-                   desc: str = "faces", noise_mode: str = "const") -> list[Image.Image]:
-    """Images for a stack of w/w+, in fixed chunks so a re-make batches (and so rounds) identically."""
+                   desc: str = "faces", noise_mode: str = "const", batch: int = CHUNK) -> list[Image.Image]:
+    """Images for a stack of w/w+, `batch` at a time, so a re-make batches (and so rounds) identically.
+
+    A convolution rounds differently in a batch than alone, so images that each carry their own
+    recipe (kind 'latent', which re-makes one face alone) must be made with `batch=1`.
+    """
     images: list[Image.Image] = []
     with tqdm(total=len(ws), desc=desc, unit="frame", disable=not progress, leave=False) as bar:
-        for start in range(0, len(ws), CHUNK):
-            images += pipe.synthesize(ws[start:start + CHUNK], noise_mode=noise_mode, size=size, batch_size=CHUNK)
-            bar.update(min(CHUNK, len(ws) - start))
+        for start in range(0, len(ws), batch):
+            images += pipe.synthesize(ws[start:start + batch], noise_mode=noise_mode, size=size, batch_size=batch)
+            bar.update(min(batch, len(ws) - start))
     return images
 
 

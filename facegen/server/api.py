@@ -115,7 +115,8 @@ async def morph_faces(req: MorphRequest, request: Request):
 
     def work():
         faces = [to_face(f, s.pipe) for f in req.faces]
-        m = morph(s.pipe, faces, req.frames, req.loop, req.space, req.size)
+        # Each frame alone (batch=1): every frame is a face whose recipe re-makes it alone, bit for bit.
+        m = morph(s.pipe, faces, req.frames, req.loop, req.space, req.size, batch=1)
         about = [f.describe() for f in faces]
         ancestors = ancestry_of(*faces)
         frames = [face_json(im, latent_recipe(s.pipe, w, req.size, "morph", frame=i, frames=req.frames, faces=about),
@@ -136,7 +137,8 @@ async def breed_faces(req: BreedRequest, request: Request):
     def work():
         parents = [to_face(f, s.pipe) for f in req.parents]
         brood = breed(s.pipe, parents, req.genes, req.children, req.mutation, req.seed)
-        images = synthesize_all(s.pipe, brood.ws, req.size)
+        # Each child alone (batch=1), as its recipe (kind 'latent') re-makes it, so the pixels match.
+        images = synthesize_all(s.pipe, brood.ws, req.size, batch=1)
         about = [p.describe() for p in parents]
         ancestors = ancestry_of(*parents)
         return [face_json(images[i], latent_recipe(s.pipe, w, req.size, "breed", parents=about, genes=brood.genes[i],

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from .imaging import make_grid, to_pil
-from .limits import MAX_FACES, MAX_SEED, TRUNCATION_MAX, TRUNCATION_MIN
+from .limits import MAX_BATCH, MAX_FACES, MAX_SEED, TRUNCATION_MAX, TRUNCATION_MIN
 from .models.base import Generator
 from .models.file import BUNDLED
 from .recipe_schema import base_recipe, decode_array, encode_array, renders
@@ -94,8 +94,8 @@ class FaceGenerator:
         """Faces for `seeds`, or for `n` consecutive seeds from `seed` (random when None)."""
         seeds = self._seeds(n, seed, seeds)
         check_truncation(truncation)
-        if not isinstance(batch_size, int) or not 1 <= batch_size <= 1024:
-            raise ValueError(f"batch_size must be between 1 and 1024, got {batch_size!r}")
+        if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}, got {batch_size!r}")
         base = self.recipe_base(noise_mode, size)
         images, recipes, zs, ws = [], [], [], []
         # Convolution kernels round differently for different batch sizes, so each recipe

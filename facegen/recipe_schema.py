@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from . import __version__
-from .limits import MAX_FACES, MAX_FRAMES, MAX_SEED
+from .limits import MAX_BATCH, MAX_FACES, MAX_FRAMES, MAX_RECORDED_TRUNCATION, MAX_SEED, MAX_SIZE, MIN_SIZE
 
 
 class RecipeError(ValueError):
@@ -46,10 +46,11 @@ FIELDS = {
     "model": lambda v: isinstance(v, dict), "noise_mode": lambda v: isinstance(v, str),
     "seed": lambda v: _is_int(v, 0, MAX_SEED), "seeds": _seed_list,
     "batch_seeds": lambda v: v is None or _seed_list(v),
-    "truncation": lambda v: _is_number(v, 10), "size": lambda v: v is None or _is_int(v, 16, 2048),
+    "truncation": lambda v: _is_number(v, MAX_RECORDED_TRUNCATION),
+    "size": lambda v: v is None or _is_int(v, MIN_SIZE, MAX_SIZE),
     "frames": lambda v: _is_int(v, 2, MAX_FRAMES), "columns": lambda v: v is None or _is_int(v, 1, MAX_SEEDS),
     "loop": lambda v: isinstance(v, bool), "space": lambda v: isinstance(v, str),
-    "batch": lambda v: _is_int(v, 1, 1024),  # faces synthesised together (explore sheets), as the pipeline allows
+    "batch": lambda v: _is_int(v, 1, MAX_BATCH),  # faces synthesised together (explore sheets)
     **{k: (lambda v: isinstance(v, dict)) for k in ("latent", "z", "keys", "base", "vectors", "rows", "cols", "ws")},
 }
 

@@ -381,7 +381,7 @@ def test_cli_help_is_fast_and_states_the_limits(capsys):
     import sys
 
     from facegen.cli import build_parser
-    from facegen.explore.limits import TRANSFORM_LIMITS
+    from facegen.limits import TRANSFORM_LIMITS
 
     code = "import sys, facegen.cli; facegen.cli.build_parser(); print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..limits import MAX_CHILDREN, MAX_MUTATION, MAX_SEED
 from .faceargs import FACE_HELP, add_model_arguments, add_output_arguments, faces, load_pipe, output_path
 from .generate import _bounded, check_output_dir
 
@@ -15,10 +16,12 @@ def add_breed_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("parents", nargs="+", metavar="FACE", help=f"parents A, B, ... (up to 8): {FACE_HELP}")
     for group, text in GROUP_HELP.items():
         p.add_argument(f"--{group}", metavar="PARENT", help=f"which parent gives {text}: A, B, ... or random (default)")
-    p.add_argument("--children", type=_bounded(int, 1, 64, "--children"), default=1, help="how many children (default 1)")
-    p.add_argument("--mutation", type=_bounded(float, 0.0, 2.0, "--mutation"), default=0.0,
-                   help="random change, as a fraction of a random face's difference from the average (0-2, e.g. 0.3)")
-    p.add_argument("--seed", type=_bounded(int, 0, 2**63 - 1, "--seed"), help="seed for random choices (default: random)")
+    p.add_argument("--children", type=_bounded(int, 1, MAX_CHILDREN, "--children"), default=1,
+                   help="how many children (default 1)")
+    p.add_argument("--mutation", type=_bounded(float, 0.0, MAX_MUTATION, "--mutation"), default=0.0,
+                   help="random change, as a fraction of a random face's difference from the average "
+                        f"(0-{MAX_MUTATION:g}, e.g. 0.3)")
+    p.add_argument("--seed", type=_bounded(int, 0, MAX_SEED, "--seed"), help="seed for random choices (default: random)")
     add_output_arguments(p, "children", "output folder")
     add_model_arguments(p)
 

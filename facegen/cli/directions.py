@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..limits import MAX_SIZE, MIN_SIZE, TRUNCATION_MAX, TRUNCATION_MIN
 from .faceargs import FACE_HELP, allow_negative_ranges, add_model_arguments, add_output_arguments, faces, load_pipe, output_path
 from .generate import _bounded
 
@@ -33,11 +34,11 @@ def add_directions_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--face", default="0", help=f"the face the sheet edits (default seed 0): {FACE_HELP}")
     p.add_argument("--strength", default="-3..3", help="strengths across the sheet (default -3..3)")
     p.add_argument("--steps", type=_bounded(int, 1, 64, "--steps"), default=7, help="columns on the sheet")
-    p.add_argument("--size", type=_bounded(int, 16, 2048, "--size"), help="resize faces to N x N pixels")
+    p.add_argument("--size", type=_bounded(int, MIN_SIZE, MAX_SIZE, "--size"), help="resize faces to N x N pixels")
     p.add_argument("--overwrite", action="store_true", help="recompute and replace the directions file (keeps names "
                    "when the method and layers are the same) and the sheet")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
-    p.add_argument("--truncation", type=_bounded(float, -2.0, 2.0, "--truncation"), default=1.0)
+    p.add_argument("--truncation", type=_bounded(float, TRUNCATION_MIN, TRUNCATION_MAX, "--truncation"), default=1.0)
     p.add_argument("--any-model", action="store_true", help=argparse.SUPPRESS)
     g = p.add_argument_group("named directions (--named)")
     g.add_argument("--named", action="store_true", help="find named directions (smile, age, glasses, ...) with the "

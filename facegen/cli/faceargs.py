@@ -6,7 +6,7 @@ import re
 import warnings
 from pathlib import Path
 
-from ..limits import TRUNCATION_MAX, TRUNCATION_MIN
+from ..limits import MAX_SIZE, MIN_SIZE, TRUNCATION_MAX, TRUNCATION_MIN
 from .generate import _bounded
 
 FACE_HELP = "a seed (42 or seed:42), 'avg', a latent file (.npz/.npy; z:FILE or w:FILE) or an image facegen made"
@@ -30,7 +30,7 @@ def add_model_arguments(p: argparse.ArgumentParser, truncation: bool = True) -> 
 
 def add_output_arguments(p: argparse.ArgumentParser, default: str | None, what: str) -> None:
     p.add_argument("--out", default=default, required=default is None, help=f"{what} (default: {default})")
-    p.add_argument("--size", type=_bounded(int, 16, 2048, "--size"), help="resize faces to N x N pixels")
+    p.add_argument("--size", type=_bounded(int, MIN_SIZE, MAX_SIZE, "--size"), help="resize faces to N x N pixels")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
 
 

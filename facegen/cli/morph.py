@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..limits import MAX_FRAMES
+from ..limits import MAX_FPS, MAX_FRAMES
 from .faceargs import FACE_HELP, add_model_arguments, add_output_arguments, faces, load_pipe, output_path
 from .generate import _bounded
 
@@ -12,7 +12,7 @@ from .generate import _bounded
 def add_morph_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("faces", nargs="+", metavar="FACE", help=f"two or more faces: {FACE_HELP}")
     p.add_argument("--frames", type=_bounded(int, 2, MAX_FRAMES, "--frames"), default=60, help="frames in all (default 60)")
-    p.add_argument("--fps", type=_bounded(float, 1.0, 60.0, "--fps"), default=25.0, help="frames per second (default 25)")
+    p.add_argument("--fps", type=_bounded(float, 1.0, MAX_FPS, "--fps"), default=25.0, help="frames per second (default 25)")
     p.add_argument("--loop", action="store_true", help="go on from the last face back to the first, for a seamless loop")
     p.add_argument("--space", choices=("auto", "z", "w"), default="auto",
                    help="auto: lerp in W for style, slerp in Z for dcgan; z: slerp in Z (seed faces only)")

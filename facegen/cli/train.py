@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..limits import MAX_SEED
 from .generate import _bounded
 
 
@@ -54,7 +55,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-mirror", dest="mirror", action="store_false", help="do not x-flip real images")
     p.add_argument("--style-mixing", type=_bounded(float, 0.0, 1.0, "--style-mixing"), default=0.9,
                    help="style: share of fakes made with two latents (default 0.9)")
-    p.add_argument("--seed", type=_bounded(int, 0, 2**63 - 1, "--seed"), default=0)
+    p.add_argument("--seed", type=_bounded(int, 0, MAX_SEED, "--seed"), default=0)
     p.add_argument("--snapshot-kimg", type=_bounded(float, 1e-3, 1e6, "--snapshot-kimg"), default=10.0,
                    help="checkpoint every N kimg (default 10)")
     p.add_argument("--sample-kimg", type=_bounded(float, 1e-3, 1e6, "--sample-kimg"), default=5.0,

@@ -3,38 +3,39 @@ from __future__ import annotations
 
 import argparse
 
+from ..limits import MAX_EDIT_STRENGTH, MAX_SEED, TRANSFORM_LIMITS
 from .faceargs import (FACE_HELP, add_model_arguments, add_output_arguments, faces, load_pipe, output_path,
                        print_notes)
 from .generate import _bounded
 
 
-def limit(name: str, flag: str):
-    """A parser checking facegen.explore.limits, read when parsing (not when building --help,
-    which would import torch with the explore package)."""
-    def parse(text):
-        from ..explore.limits import TRANSFORM_LIMITS
-
-        return _bounded(float, -TRANSFORM_LIMITS[name], TRANSFORM_LIMITS[name], flag)(text)
-    return parse
+def limit(name: str, flag: str, low: float | None = None):
+    """A parser for TRANSFORM_LIMITS[name]: ±the limit, or from `low` to it."""
+    top = TRANSFORM_LIMITS[name]
+    return _bounded(float, -top if low is None else low, top, flag)
 
 
 def add_transform_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("face", metavar="FACE", help=FACE_HELP)
     p.add_argument("--exaggerate", type=limit("exaggerate", "--exaggerate"), default=1.0,
                    help="push the face away from the average face: 1 unchanged, 2.5 a caricature, "
-                        "negative the anti-face (±10)")
+                        f"negative the anti-face (±{TRANSFORM_LIMITS['exaggerate']:g})")
     p.add_argument("--truncation", type=limit("truncation", "--truncation"), default=None,
-                   help="re-map a seed face with this truncation; above 1 is beyond the training range (±10)")
+                   help="re-map a seed face with this truncation; above 1 is beyond the training range "
+                        f"(±{TRANSFORM_LIMITS['truncation']:g})")
     p.add_argument("--direction", help="also move along this edit direction (number, or name: smile, age, ...)")
     p.add_argument("--strength", type=limit("strength", "--strength"), default=0.0,
-                   help="how far along --direction, in standard deviations (±30; edit stops at ±10)")
+                   help="how far along --direction, in standard deviations "
+                        f"(±{TRANSFORM_LIMITS['strength']:g}; edit stops at ±{MAX_EDIT_STRENGTH:g})")
     p.add_argument("--directions", metavar="FILE", help="directions file (default: the model's)")
-    p.add_argument("--style-jitter", type=_bounded(float, 0.0, 5.0, "--style-jitter"), default=0.0,
-                   help="random per-layer style noise, in standard deviations of W (0-5)")
-    p.add_argument("--noise-scale", type=_bounded(float, 0.0, 20.0, "--noise-scale"), default=1.0,
-                   help="multiply the per-pixel noise inputs (texture, hair, skin) by this (0-20; style only)")
+    p.add_argument("--style-jitter", type=limit("style_jitter", "--style-jitter", 0.0), default=0.0,
+                   help="random per-layer style noise, in standard deviations of W "
+                        f"(0-{TRANSFORM_LIMITS['style_jitter']:g})")
+    p.add_argument("--noise-scale", type=limit("noise_scale", "--noise-scale", 0.0), default=1.0,
+                   help="multiply the per-pixel noise inputs (texture, hair, skin) by this "
+                        f"(0-{TRANSFORM_LIMITS['noise_scale']:g}; style only)")
     p.add_argument("--layers", help="apply only to coarse, middle, fine (comma-separated) or rows like 0-3")
-    p.add_argument("--seed", type=_bounded(int, 0, 2**63 - 1, "--seed"), default=0, help="seed for --style-jitter")
+    p.add_argument("--seed", type=_bounded(int, 0, MAX_SEED, "--seed"), default=0, help="seed for --style-jitter")
     add_output_arguments(p, "transformed.png", "the image (PNG)")
     add_model_arguments(p, truncation=False)
 

@@ -15,11 +15,11 @@ import torch
 from PIL import Image
 
 from ..imaging import make_grid
+from ..limits import MAX_CHILDREN, MAX_MUTATION
 from ..pipeline import FaceGenerator
 from ..recipe_schema import renders
 from .faces import Face, average_w
 from .layers import GROUPS, StyleOnlyError, layer_groups
-from .limits import MAX_CHILDREN, MAX_MUTATION
 from .recipes import CHUNK, pack, sheet_recipe, synthesize_all, unpack
 
 LETTERS = "ABCDEFGH"

@@ -19,11 +19,11 @@ import torch
 from PIL import Image
 
 from ..imaging import make_grid
+from ..limits import MAX_EDIT_STRENGTH as MAX_STRENGTH
 from ..pipeline import FaceGenerator
 from ..recipe_schema import renders
 from .faces import Face, w_samples
 from .layers import StyleOnlyError
-from .limits import MAX_EDIT_STRENGTH as MAX_STRENGTH
 from .recipes import labelled_rows, pack, sheet_recipe, synthesize_all, unpack
 
 FORMAT = "facegen-directions"

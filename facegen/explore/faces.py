@@ -20,7 +20,7 @@ import torch
 
 from ..arrays import read_npy, read_npz
 from ..atomic import atomic_path
-from ..limits import MAX_FACES
+from ..limits import MAX_FACES, MAX_RECORDED_TRUNCATION, MAX_SEED
 from ..pipeline import FaceGenerator, decode_latent, encode_latent
 from ..recipe_schema import RecipeError, renders
 from ..recipe_schema import check as check_recipe
@@ -113,7 +113,7 @@ def resolve_faces(refs, pipe, truncation: float = 1.0, allow_other_model: bool =
 
 
 def face_from_seed(pipe: FaceGenerator, seed: int, truncation: float = 1.0) -> Face:
-    if not 0 <= seed < 2**63:
+    if not 0 <= seed <= MAX_SEED:
         raise FaceRefError(f"seed {seed} is out of range (0 to 2**63-1)")
     z = pipe.model.sample_z([seed])
     return Face(pipe.mapping(z, truncation)[0].clone(), f"seed {seed}", z[0], truncation, seed)
@@ -274,10 +274,11 @@ def _check_meta(path, meta) -> None:
             (meta.get("model") is None or isinstance(meta["model"], dict), "'model' is not an object"),
             (meta.get("label") is None or isinstance(meta["label"], str), "'label' is not text"),
             (meta.get("space") is None or isinstance(meta["space"], str), "'space' is not text"),
-            ("truncation" not in meta or (number(meta["truncation"]) and abs(meta["truncation"]) <= 10),
-             "'truncation' is not a number in -10..10"),
+            ("truncation" not in meta
+             or (number(meta["truncation"]) and abs(meta["truncation"]) <= MAX_RECORDED_TRUNCATION),
+             f"'truncation' is not a number in -{MAX_RECORDED_TRUNCATION:g}..{MAX_RECORDED_TRUNCATION:g}"),
             (meta.get("seed") is None or (isinstance(meta["seed"], int) and not isinstance(meta["seed"], bool)
-                                          and 0 <= meta["seed"] < 2**63), "'seed' is not a seed"),
+                                          and 0 <= meta["seed"] <= MAX_SEED), "'seed' is not a seed"),
         ]
     for ok, problem in checks:
         if not ok:

@@ -24,7 +24,6 @@ from ..recipe_schema import renders
 from .faces import Face
 from .recipes import CHUNK, pack, sheet_recipe, synthesize_all, unpack
 
-MAX_FPS = 60.0
 NOTICE = "AI-generated morph of faces that do not exist, made with facegen"
 
 

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..limits import TRANSFORM_LIMITS as LIMITS
 from ..pipeline import FaceGenerator, decode_latent, encode_latent
 from ..recipe_schema import renders
 from .directions import apply_edit
 from .faces import Face, average_w, typical_radius, w_samples
 from .layers import StyleOnlyError
-from .limits import TRANSFORM_LIMITS as LIMITS
 from .recipes import latent_recipe, sheet_recipe, synthesize_all
 
 MAX_RADIUS = 8.0  # typical radii (median distance of a random face from the average face)

@@ -23,9 +23,10 @@ from ..explore.named import row_vector
 from ..explore.recipes import latent_recipe, synthesize_all
 from ..explore.transform import transform
 from ..imaging import make_grid
+from ..limits import MAX_SEED, MIN_SIZE, TRUNCATION_MAX, TRUNCATION_MIN
 from ..provenance import encode_image
 from .limits import check_upload
-from .schemas import (MAX_SEED, MEDIA, BreedRequest, EditRequest, GenerateRequest, MorphRequest,
+from .schemas import (MEDIA, BreedRequest, EditRequest, GenerateRequest, MorphRequest,
                       TransformRequest, ancestry_of, face_json, image_url, to_face)
 
 router = APIRouter(prefix="/v1")
@@ -69,7 +70,8 @@ def named_items(d, config) -> list[dict]:
             response_class=Response, responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}})
 async def generate_image(request: Request, seed: int | None = Query(None, ge=0, le=MAX_SEED),
                          n: int = Query(1, ge=1), seeds: list[int] | None = Query(None),
-                         truncation: float = Query(1.0, ge=-2.0, le=2.0), size: int | None = Query(None, ge=16),
+                         truncation: float = Query(1.0, ge=TRUNCATION_MIN, le=TRUNCATION_MAX),
+                         size: int | None = Query(None, ge=MIN_SIZE),
                          format: str = Query("png", pattern="^(png|jpeg)$"), quality: int = Query(95, ge=1, le=100)):
     s = state(request)
     chosen = s.seeds(seed, n, seeds)

@@ -18,6 +18,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 
 from .. import __version__
+from ..limits import MAX_SEED
 from ..pipeline import FaceGenerator
 from .limits import BodyLimit, Busy, Limits, WorkQueue
 
@@ -64,7 +65,7 @@ class ServerState:
     def seeds(self, seed: int | None, n: int, seeds: list[int] | None) -> list[int]:
         if seeds:
             self.check_count("seeds", len(seeds), self.limits.max_faces, "faces per call")
-            bad = [x for x in seeds if not 0 <= x < 2**63]
+            bad = [x for x in seeds if not 0 <= x <= MAX_SEED]
             if bad:
                 raise HTTPException(400, f"seed {bad[0]} is out of range (0 to 2**63-1)")
             return list(seeds)
@@ -73,7 +74,7 @@ class ServerState:
             import secrets
 
             seed = secrets.randbelow(2**31)
-        if seed + n - 1 >= 2**63:
+        if seed + n - 1 > MAX_SEED:
             raise HTTPException(400, f"seeds {seed} to {seed + n - 1} run past 2**63-1")
         return [seed + i for i in range(n)]
 

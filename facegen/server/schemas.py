@@ -17,9 +17,8 @@ import base64
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..explore.directions import MAX_STRENGTH
-from ..limits import MAX_SEED, TRUNCATION_MAX, TRUNCATION_MIN
 from ..explore.faces import Face, check_latent_shape, face_from_seed
+from ..limits import MAX_EDIT_STRENGTH, MAX_MUTATION, MAX_SEED, MIN_SIZE, TRUNCATION_MAX, TRUNCATION_MIN
 from ..pipeline import FaceGenerator, decode_latent, encode_latent
 from ..provenance import encode_image
 
@@ -53,7 +52,7 @@ class FaceRef(BaseModel):
 
 
 class Output(BaseModel):
-    size: int | None = Field(None, ge=16, description="side in pixels (default: the model's resolution)")
+    size: int | None = Field(None, ge=MIN_SIZE, description="side in pixels (default: the model's resolution)")
     format: str = Field("png", pattern="^(png|jpeg)$")
     quality: int = Field(95, ge=1, le=100, description="JPEG quality")
 
@@ -78,13 +77,13 @@ class BreedRequest(Output):
     parents: list[FaceRef] = Field(min_length=1, max_length=8)
     genes: dict[str, str] = Field(default_factory=dict, description="coarse/middle/fine -> parent letter or random")
     children: int = Field(4, ge=1)
-    mutation: float = Field(0.0, ge=0.0, le=2.0)
+    mutation: float = Field(0.0, ge=0.0, le=MAX_MUTATION)
     seed: int = Field(0, ge=0, le=MAX_SEED, description="seeds the random choices and mutation")
 
 
 class EditStep(BaseModel):
     direction: str = Field(description="a direction's number (0 strongest) or name")
-    strength: float = Field(ge=-MAX_STRENGTH, le=MAX_STRENGTH, description="in standard deviations")
+    strength: float = Field(ge=-MAX_EDIT_STRENGTH, le=MAX_EDIT_STRENGTH, description="in standard deviations")
 
 
 class EditRequest(Output):

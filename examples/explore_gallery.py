@@ -60,7 +60,7 @@ def main() -> None:
     for s in strips:
         gallery.paste(s, (0, y))
         y += s.height
-    recipe = dict(pipe._recipe_base("const", None), kind="gallery", made_by="examples/explore_gallery.py")
+    recipe = dict(pipe.recipe_base("const", None), kind="gallery", made_by="examples/explore_gallery.py")
     save_image(gallery, args.out, recipe, overwrite=True)
     print(args.out)
 

@@ -88,7 +88,7 @@ def main() -> None:
     sheet = Image.new("RGB", (LABEL_W + 3 * (TILE + 6), len(rows) * (TILE + 22)), (255, 255, 255))
     for i, (title, tiles) in enumerate(rows):
         sheet.paste(row(title, tiles, 3), (0, i * (TILE + 22)))
-    recipe = dict(pipe._recipe_base("const", None), kind="example-sheet", op="photos_sheet",
+    recipe = dict(pipe.recipe_base("const", None), kind="example-sheet", op="photos_sheet",
                   photo=PHOTO.name, steps=args.steps, seeds=[7, 21])
     save_image(sheet, args.out, recipe, overwrite=True, source_type=COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA)
     print(args.out)

@@ -153,8 +153,6 @@ class FaceGenerator:
         return base_recipe(self.model_info(), noise_mode, size or self.model.config.resolution, self.precision,
                            self.backend)
 
-    _recipe_base = recipe_base  # the old name, still used by facegen/compose (being edited elsewhere)
-
 
 def check_truncation(truncation: float) -> None:
     if not isinstance(truncation, (int, float)) or not TRUNCATION_MIN <= truncation <= TRUNCATION_MAX:

@@ -116,7 +116,7 @@ def remaster(pipe: FaceGenerator, rgb: np.ndarray, source_name: str = "artwork",
     image = Image.fromarray(out)
     edit_record = None if edit is None else {"vector": pack(edit[0]), "scale": float(edit[1]),
                                              "strength": float(edit[2]), "layers": edit[3]}
-    recipe = dict(pipe._recipe_base("const", None), kind="composite", op="remaster", truncation=truncation,
+    recipe = dict(pipe.recipe_base("const", None), kind="composite", op="remaster", truncation=truncation,
                   edit=edit_record, palette=palette, colour=colour, blend=blend, min_face=min_face, index=index,
                   keep_detail=keep_detail, faces=done, size=None)
     return RemasterResult(image, before_after(Image.fromarray(rgb), image), masks, faces, ws, recipe, notes)

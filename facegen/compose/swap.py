@@ -82,6 +82,6 @@ def swap_faces(pipe: FaceGenerator, photo: np.ndarray, sources: list, source_nam
                      "latent": encode_latent(source.w.float()[None]), "rule": checks[i if len(sources) > 1 else 0]})
     if grey:
         notes.append("the photo is greyscale, so the new faces are too")
-    recipe = dict(pipe._recipe_base("const", None), kind="composite", op="swap", blend=blend, colour=colour,
+    recipe = dict(pipe.recipe_base("const", None), kind="composite", op="swap", blend=blend, colour=colour,
                   min_face=min_face, index=index, match_texture=match_texture, faces=done, size=None)
     return SwapResult(Image.fromarray(out), masks, faces, recipe, notes)

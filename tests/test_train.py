@@ -205,6 +205,29 @@ def test_out_of_range_option_is_refused(capsys):
     assert e.value.code == 2 and "--augment-p must be between 0.0 and 1.0" in capsys.readouterr().err
 
 
+def test_train_cli_defaults_are_train_options_own(monkeypatch):
+    """The parser sets no defaults of its own: options not given are not passed, so TrainOptions
+    decides, and --help names TrainOptions' values."""
+    import dataclasses
+
+    from facegen.cli import build_parser
+
+    seen = []
+    monkeypatch.setattr("facegen.training.loop.train", lambda o: seen.append(o) or {"interrupted": False})
+    assert main(["train", "ds", "--out", "run"]) == 0
+    assert seen[0] == TrainOptions(dataset="ds", out="run")
+    assert main(["train", "ds", "--out", "run", "--batch", "8", "--no-mirror"]) == 0
+    assert seen[1] == dataclasses.replace(TrainOptions(dataset="ds", out="run"), batch=8, mirror=False)
+    parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    text = " ".join(parser.format_help().split())
+    defaults = TrainOptions(dataset="ds", out="run")
+    for flag, value in [("--kimg", f"{defaults.kimg:g}"), ("--batch", defaults.batch), ("--keep", defaults.keep),
+                        ("--augment-p", f"{defaults.augment_p:g}"), ("--license", defaults.license)]:
+        option_help = text.split(f" {flag} ", 1)[1].split(" --", 1)[0]
+        assert f"(default {value})" in option_help, flag
+    assert "SUPPRESS" not in text
+
+
 def test_resume_with_other_options_and_a_full_disk_are_refused(tmp_path, monkeypatch):
     import shutil
     from collections import namedtuple

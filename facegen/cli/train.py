@@ -2,9 +2,30 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from ..limits import MAX_SEED
 from .generate import _bounded
+
+
+class _TrainHelp(argparse.HelpFormatter):
+    """Help that names each option's default as TrainOptions sets it. The options are left unset
+    (argparse.SUPPRESS), so the dataclass alone decides; it is read only when help is shown, since
+    importing the training package imports torch, which building the parser must not."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = _option_defaults().get(action.dest)
+        if not action.option_strings or default is None or isinstance(default, bool) or default == "":
+            return text  # positionals, flags, and defaults worked out at the start of the run (in the help)
+        shown = f"{default:g}" if isinstance(default, float) else str(default)
+        return f"{text} (default {shown})".lstrip()
+
+
+def _option_defaults() -> dict:
+    from ..training.options import TrainOptions
+
+    return {f.name: f.default for f in dataclasses.fields(TrainOptions) if f.default is not dataclasses.MISSING}
 
 
 def _channels(text: str) -> list[int]:
@@ -18,6 +39,10 @@ def _channels(text: str) -> list[int]:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    # Every option's default is TrainOptions' (facegen/training/options.py): an option not given is
+    # not passed on, and the help reads the default from there.
+    p.formatter_class = _TrainHelp
+    p.argument_default = argparse.SUPPRESS
     p.description = ("Train a GAN on a dataset made by `facegen prepare`. Re-running the same command "
                      "continues from the newest checkpoint in RUN_DIR. Several processes: "
                      "torchrun --nproc_per_node N -m facegen train ...")
@@ -26,14 +51,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", metavar="SOURCE",
                    help="fine-tune: start from a run folder, checkpoint, model file or bundled name ('default'); "
                         "the model's shape comes from it, the other options are this run's own")
-    p.add_argument("--freeze-g", type=_bounded(int, 0, 16, "--freeze-g"), default=0, metavar="N",
+    p.add_argument("--freeze-g", type=_bounded(int, 0, 16, "--freeze-g"), metavar="N",
                    help="style: keep the mapping network and G's first N blocks fixed; growing a model with "
                         "--init and a higher --resolution, N = its own blocks trains only the new ones")
     p.add_argument("--arch", choices=("style", "dcgan"), help="generator architecture (default style)")
-    p.add_argument("--kimg", type=_bounded(float, 1e-3, 1e6, "--kimg"), default=1000.0,
-                   help="train until D has seen this many thousand real images (default 1000)")
-    p.add_argument("--batch", type=_bounded(int, 1, 4096, "--batch"), default=32,
-                   help="images per step, over all processes (default 32)")
+    p.add_argument("--kimg", type=_bounded(float, 1e-3, 1e6, "--kimg"),
+                   help="train until D has seen this many thousand real images")
+    p.add_argument("--batch", type=_bounded(int, 1, 4096, "--batch"),
+                   help="images per step, over all processes")
     p.add_argument("--lr", type=_bounded(float, 1e-7, 0.5, "--lr"), help="learning rate (style 0.0025, dcgan 0.0002)")
     p.add_argument("--resolution", type=int, choices=(32, 64, 128, 256), help="default: the dataset's")
     p.add_argument("--channels", type=_channels, help="G widths from 4x4 upward, e.g. 256,256,256,128,64; "
@@ -46,28 +71,29 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="style: mapping network depth (default 4)")
     p.add_argument("--r1-gamma", type=_bounded(float, 0.0, 1000.0, "--r1-gamma"),
                    help="style: R1 weight (default 0.0002 * resolution^2 / batch)")
-    p.add_argument("--r1-every", type=_bounded(int, 1, 1000, "--r1-every"), default=16,
-                   help="style: apply R1 every N steps (default 16)")
+    p.add_argument("--r1-every", type=_bounded(int, 1, 1000, "--r1-every"),
+                   help="style: apply R1 every N steps")
     p.add_argument("--ema-kimg", type=_bounded(float, 0.0, 1e4, "--ema-kimg"),
                    help="half-life of the generator EMA in kimg (default batch * 10 / 32)")
-    p.add_argument("--augment-p", type=_bounded(float, 0.0, 1.0, "--augment-p"), default=1.0,
-                   help="DiffAugment strength: chance each transform touches an image; 0 = off (default 1)")
+    p.add_argument("--augment-p", type=_bounded(float, 0.0, 1.0, "--augment-p"),
+                   help="DiffAugment strength: chance each transform touches an image; 0 = off")
     p.add_argument("--no-mirror", dest="mirror", action="store_false", help="do not x-flip real images")
-    p.add_argument("--style-mixing", type=_bounded(float, 0.0, 1.0, "--style-mixing"), default=0.9,
-                   help="style: share of fakes made with two latents (default 0.9)")
-    p.add_argument("--seed", type=_bounded(int, 0, MAX_SEED, "--seed"), default=0)
-    p.add_argument("--snapshot-kimg", type=_bounded(float, 1e-3, 1e6, "--snapshot-kimg"), default=10.0,
-                   help="checkpoint every N kimg (default 10)")
-    p.add_argument("--sample-kimg", type=_bounded(float, 1e-3, 1e6, "--sample-kimg"), default=5.0,
-                   help="sample grid and loss curve every N kimg (default 5)")
-    p.add_argument("--keep", type=_bounded(int, 1, 1000, "--keep"), default=3, help="checkpoints to keep (default 3)")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    p.add_argument("--style-mixing", type=_bounded(float, 0.0, 1.0, "--style-mixing"),
+                   help="style: share of fakes made with two latents")
+    p.add_argument("--seed", type=_bounded(int, 0, MAX_SEED, "--seed"),
+                   help="seeds everything random in the run: initial weights, data order, latents, augmentation")
+    p.add_argument("--snapshot-kimg", type=_bounded(float, 1e-3, 1e6, "--snapshot-kimg"),
+                   help="checkpoint every N kimg")
+    p.add_argument("--sample-kimg", type=_bounded(float, 1e-3, 1e6, "--sample-kimg"),
+                   help="sample grid and loss curve every N kimg")
+    p.add_argument("--keep", type=_bounded(int, 1, 1000, "--keep"), help="checkpoints to keep")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"),
                    help="auto: time fp32 and bf16 autocast on the model at start and keep the faster")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: a GPU when there is one")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="auto: a GPU when there is one")
     p.add_argument("--resume", action="store_true", help="insist on continuing from a checkpoint in RUN_DIR")
     p.add_argument("--name", help="model name in the exported file (default: RUN_DIR's name)")
-    p.add_argument("--description", default="", help="model description in the exported file")
-    p.add_argument("--license", default="unknown", help="licence of the exported model (mind the data's terms)")
+    p.add_argument("--description", help="model description in the exported file")
+    p.add_argument("--license", help="licence of the exported model (mind the data's terms)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", help="no TensorBoard event files")
 
@@ -78,6 +104,7 @@ def run_train(args) -> int:
     from ..training.options import TrainOptions
     from . import CLIError
 
+    # Only the options given: TrainOptions fills in the rest.
     fields = {k: v for k, v in vars(args).items() if k in TrainOptions.__dataclass_fields__}
     try:
         result = train(TrainOptions(**fields))

@@ -108,6 +108,12 @@ class Trainer:
         self.augment_p = o.augment_p
         self.total_steps = math.ceil(o.kimg * 1000 / o.batch)
         self._stop = False
+        # For a caller that steers the run (facegen finetune): `on_snapshot(trainer)` runs after each
+        # periodic checkpoint, and the run ends as if --kimg were reached once `finish(reason)` is
+        # called or time.monotonic() passes `deadline`.
+        self.on_snapshot = None
+        self.deadline: float | None = None
+        self.finished_early: str | None = None
 
     # ---- fine-tuning (--init) -----------------------------------------------------------------
     def _take_init_shape(self, opts: TrainOptions) -> TrainOptions:
@@ -311,6 +317,10 @@ class Trainer:
         return export_generator(self.G_ema, config, self.run_dir / "model.safetensors")
 
     # ---- the loop ----------------------------------------------------------------------------
+    def finish(self, reason: str) -> None:
+        """End the run after this step, saving and exporting as when --kimg is reached."""
+        self.finished_early = self.finished_early or reason
+
     def _on_sigint(self, signum, frame):
         if self._stop:
             raise KeyboardInterrupt
@@ -379,6 +389,13 @@ class Trainer:
                                              self.run_dir / report.CURVE)
                 if self.step % steps_per["snapshot"] == 0 and self.step < self.total_steps:
                     self.save()
+                    if self.on_snapshot is not None:
+                        self.on_snapshot(self)
+                if self.deadline is not None and time.monotonic() >= self.deadline:
+                    self.finish("time budget spent")
+                steered = self.on_snapshot is not None or self.deadline is not None
+                if steered and dd.any_process(self.dist, self.finished_early is not None):
+                    break
         finally:
             if old_handler is not None:
                 signal.signal(signal.SIGINT, old_handler)
@@ -386,7 +403,8 @@ class Trainer:
                 bar.close()
             tb.close()
         path = self.save()
-        result = {"step": self.step, "images_seen": self.images_seen, "checkpoint": path, "interrupted": interrupted}
+        result = {"step": self.step, "images_seen": self.images_seen, "checkpoint": path, "interrupted": interrupted,
+                  "finished_early": self.finished_early}
         if main:
             self.sample_grid()
             report.save_image_atomic(report.plot_losses(report.read_log(self.run_dir)), self.run_dir / report.CURVE)

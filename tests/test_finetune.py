@@ -319,3 +319,16 @@ def test_a_trainer_deadline_ends_the_run_as_if_done(first_run, tmp_path):
     result = t.run()
     assert result["step"] == 1 and result["finished_early"] == "time budget spent" and not result["interrupted"]
     assert load_generator(result["model"]).config.images_seen == 16 + 8
+
+
+def test_a_dcgan_source_is_fine_tuned_whole_at_its_own_learning_rate(tmp_path, tiny_model_file, monkeypatch):
+    torch.set_num_threads(1)
+    scripted(monkeypatch, [(5.0, False), (4.0, False)])
+    lines = []
+    summary = finetune(FinetuneOptions(str(portraits(tmp_path / "me")), str(tmp_path / "run"),
+                                       init=str(tiny_model_file("dcgan", 32)), kimg=0.032, eval_kimg=0.016, batch=8,
+                                       min_heldout=4, workers=1, near_duplicates=-1, precision="fp32",
+                                       progress=False), tell=lines.append)
+    assert summary["train_options"]["freeze_g"] == 0 and summary["train_options"]["lr"] == 0.0002
+    assert any("is a dcgan model: no blocks are kept fixed" in line for line in lines)
+    assert load_generator(summary["model"]).config.architecture == "dcgan"

@@ -12,7 +12,8 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
                      "`facegen prepare` does, 10% are held out to measure quality (KID), and training stops "
                      "when that stops improving, when the time is up, or when samples start to copy training "
                      "faces. The best snapshot is RUN/model.safetensors.")
-    p.add_argument("folder", metavar="FOLDER", help="photos or artworks with faces (searched recursively; never modified)")
+    p.add_argument("folder", metavar="FOLDER",
+                   help="photos or artworks with faces (searched recursively; never modified)")
     p.add_argument("--out", required=True, metavar="RUN", help="a new folder for the run and its model")
     p.add_argument("--init", default="default", metavar="MODEL",
                    help="the model to start from: a bundled name (default, classic) or a model file (default: default)")
@@ -34,8 +35,9 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-memorisation-guard", dest="guard", action="store_false",
                    help="keep training when over 1%% of samples are near-copies of training faces")
     p.add_argument("--batch", type=_bounded(int, 1, 4096, "--batch"), default=16, help="images per step (default 16)")
-    p.add_argument("--lr", type=_bounded(float, 1e-7, 0.5, "--lr"), default=0.001,
-                   help="learning rate (default 0.001; training from scratch uses 0.0025)")
+    p.add_argument("--lr", type=_bounded(float, 1e-7, 0.5, "--lr"),
+                   help="learning rate (default 0.001 for a style model, 0.0002 for a dcgan; "
+                        "`facegen train` from scratch uses 0.0025)")
     p.add_argument("--augment-p", type=_bounded(float, 0.0, 1.0, "--augment-p"), default=1.0,
                    help="DiffAugment strength on real and fake images (default 1: a few hundred photos need it)")
     p.add_argument("--freeze-g", type=_bounded(int, 0, 16, "--freeze-g"), default=2, metavar="N",

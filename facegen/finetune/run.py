@@ -55,7 +55,7 @@ class FinetuneOptions:
     guard: bool = True  # the memorisation guard
     memorised_limit: float = MEMORISED_LIMIT
     batch: int = 16
-    lr: float = 0.001
+    lr: float | None = None  # style 0.001; dcgan 0.0002, its recipe's rate
     augment_p: float = 1.0
     freeze_g: int = 2  # the mapping network and the first N G blocks (4x4, 8x8) stay fixed
     ema_kimg: float = 2.0
@@ -149,9 +149,12 @@ def finetune(opts: FinetuneOptions, tell=_print) -> dict:
         except TrainingError as e:
             raise FinetuneError(str(e)) from None
         if source.architecture != "style" and freeze_g:
-            tell(f"{opts.init} is a {source.architecture} model: no blocks are kept fixed (--freeze-g applies to style)")
+            tell(f"{opts.init} is a {source.architecture} model: no blocks are kept fixed "
+                 f"(--freeze-g applies to style models)")
             freeze_g = 0
     size = source.resolution if source else opts.train.get("resolution") or 64
+    arch = source.architecture if source else opts.train.get("arch") or "style"
+    lr = opts.lr or (0.001 if arch == "style" else 0.0002)
 
     run.mkdir(parents=True, exist_ok=True)
     tell(f"preparing {opts.folder} at {size}x{size} ...")
@@ -167,7 +170,7 @@ def finetune(opts: FinetuneOptions, tell=_print) -> dict:
 
     how = f"fine-tuned from {opts.init}" if opts.init else "trained from scratch"
     train_opts = dict(dataset=str(split.train), out=str(run / "training"), init=opts.init, kimg=opts.kimg,
-                      batch=opts.batch, lr=opts.lr, augment_p=opts.augment_p, freeze_g=freeze_g,
+                      batch=opts.batch, lr=lr, augment_p=opts.augment_p, freeze_g=freeze_g,
                       ema_kimg=opts.ema_kimg, snapshot_kimg=opts.eval_kimg, sample_kimg=opts.eval_kimg / 2,
                       precision=opts.precision, seed=opts.seed, name=run.resolve().name,
                       description=f"{how} on {split.n_train} faces from {Path(opts.folder).name}",

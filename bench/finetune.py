@@ -1,0 +1,320 @@
+"""Faces in your own style (#23): `facegen finetune` on four small domains, against training from scratch.
+
+Each domain is built from CelebA's aligned test photos (../shared/data/celeba/test, 178x218
+JPEGs, 5 photos per identity, no identity shared with the photos the bundled default was
+trained on): 300 training and 300 held-out photos, of disjoint identities chosen with a seed,
+each transformed the same way:
+
+  oil       an oil-paint-like filter with a warm palette: a Kuwahara filter (radius 3: flat
+            strokes, kept edges), then a warm grade (red x1.10 +14, green x1.00 +6, blue x0.80)
+            and colour saturation x1.35
+  oldphoto  a greyscale old photo with grain: luminance, faded (x0.72 + 36), a 0.8-px blur,
+            Gaussian grain (sigma 12 levels, one value per pixel), a vignette (-35% in the corners)
+  sketch    a pencil sketch: the colour-dodge of the greyscale by its blurred negative
+            (sigma 5 px), darkened with gamma 1.8
+  men       photos of men, unchanged: attributes_test.csv labels Male on 357 photos of 294
+            identities; it is a property of the person, so each labelled man's five photos count
+            (128 identities, 640 photos)
+
+For each domain:
+  1. the photos are written to WORK/DOMAIN/{train,heldout}/ (PNG);
+  2. the held-out photos are prepared as `facegen prepare` does (WORK/DOMAIN/heldout-64);
+  3. `facegen finetune` runs on the training photos from the bundled default, with --minutes M;
+  4. a from-scratch run of the same shape in the same minutes, through the same command (so
+     the same measuring, early stop and guard), with `facegen train`'s from-scratch settings:
+     every layer training, lr 0.0025, batch 32, EMA half-life 10 kimg;
+  5. `facegen metrics`' evaluate() for the untouched default, the fine-tune and the scratch run:
+     KID x1000 (and FID) of NUM samples against the 300 held-out photos, and the share of samples
+     that are near-copies of the faces each run trained on;
+  6. 16 faces (seeds 0-15) from each of the three models to RESULTS/finetune/DOMAIN-*.png. A sheet
+     of the domain's own photos goes to WORK only: CelebA's terms forbid publishing its photos.
+
+    python bench/finetune.py [--minutes 60] [--domains oil,oldphoto,sketch,men] [--num 1000]
+                             [--data ../shared/data/celeba] [--work /tmp/facegen-bench-finetune]
+
+On one free core each domain takes about 2 x MINUTES + 10 min (measuring), so the default
+run is about 8.7 h; two processes with different --domains on two cores halve it.
+Writes RESULTS/finetune.json, finetune.md and finetune/*.png (RESULTS: --results, default bench/results).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import machine  # noqa: E402
+
+DOMAINS = ("oil", "oldphoto", "sketch", "men")
+PER_SPLIT = 300
+PHOTOS_PER_IDENTITY = 5
+SIZE = 64
+DEFAULT_SHAPE = dict(arch="style", resolution=SIZE, channels=[256, 128, 64, 32, 16], latent_dim=256, w_dim=256,
+                     mapping_layers=4)
+
+
+# ---- the domains -------------------------------------------------------------------------------
+
+def _shift(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """a[y + dy, x + dx], edges repeated."""
+    h, w = a.shape[:2]
+    ys = np.clip(np.arange(h) + dy, 0, h - 1)
+    xs = np.clip(np.arange(w) + dx, 0, w - 1)
+    return a[ys][:, xs]
+
+
+def kuwahara(rgb: np.ndarray, radius: int = 4) -> np.ndarray:
+    """Each pixel takes the mean colour of whichever of its four (radius+1)-square quadrants varies least."""
+    import cv2
+
+    f = rgb.astype(np.float32)
+    grey = f.mean(axis=2)
+    k = radius + 1
+    mean = cv2.blur(f, (k, k), borderType=cv2.BORDER_REPLICATE)
+    var = cv2.blur(grey * grey, (k, k), borderType=cv2.BORDER_REPLICATE) - \
+        cv2.blur(grey, (k, k), borderType=cv2.BORDER_REPLICATE) ** 2
+    s = radius // 2
+    offsets = [(-s, -s), (-s, s), (s, -s), (s, s)]
+    variances = np.stack([_shift(var, dy, dx) for dy, dx in offsets])
+    means = np.stack([_shift(mean, dy, dx) for dy, dx in offsets])
+    best = variances.argmin(axis=0)
+    out = np.take_along_axis(means, best[None, :, :, None].repeat(3, axis=3), axis=0)[0]
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def oil(im: Image.Image, rng: np.random.Generator) -> Image.Image:
+    a = kuwahara(np.asarray(im.convert("RGB")), 3).astype(np.float32)
+    a = a * np.array([1.10, 1.00, 0.80], np.float32) + np.array([14, 6, 0], np.float32)
+    warm = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    return ImageEnhance.Color(warm).enhance(1.35)
+
+
+def oldphoto(im: Image.Image, rng: np.random.Generator) -> Image.Image:
+    g = np.asarray(im.convert("L").filter(ImageFilter.GaussianBlur(0.8)), np.float32) * 0.72 + 36
+    g = g + rng.normal(0, 12, g.shape).astype(np.float32)
+    h, w = g.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    r2 = ((yy - h / 2) / (h / 2)) ** 2 + ((xx - w / 2) / (w / 2)) ** 2
+    g = g * (1 - 0.35 * r2 / 2)
+    return Image.fromarray(np.clip(g, 0, 255).astype(np.uint8)).convert("RGB")
+
+
+def sketch(im: Image.Image, rng: np.random.Generator) -> Image.Image:
+    grey = im.convert("L")
+    g = np.asarray(grey, np.float32)
+    blurred = np.asarray(Image.fromarray(255 - np.asarray(grey)).filter(ImageFilter.GaussianBlur(5)), np.float32)
+    dodge = np.clip(g * 255 / np.maximum(255 - blurred, 1), 0, 255)
+    return Image.fromarray((255 * (dodge / 255) ** 1.8).astype(np.uint8)).convert("RGB")
+
+
+def unchanged(im: Image.Image, rng: np.random.Generator) -> Image.Image:
+    return im.convert("RGB")
+
+
+TRANSFORMS = {"oil": oil, "oldphoto": oldphoto, "sketch": sketch, "men": unchanged}
+
+
+def identities(data: Path, domain: str) -> dict[str, list[Path]]:
+    """The identities a domain may use, each with its photos in test/."""
+    by_id: dict[str, list[Path]] = {}
+    for p in sorted((data / "test").glob("*.jpg")):
+        by_id.setdefault(p.name.split("_")[0], []).append(p)
+    if domain != "men":
+        return by_id
+    men: dict[str, list[str]] = {}
+    with open(data / "attributes_test.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            men.setdefault(row["file"].split("_")[0], []).append(row["Male"])
+    return {i: by_id[i] for i, labels in men.items() if i in by_id and all(v == "1" for v in labels)}
+
+
+def build_domain(data: Path, domain: str, out: Path, seed: int = 0) -> dict:
+    """WORK/DOMAIN/train and heldout: PER_SPLIT transformed photos each, of disjoint identities."""
+    ids = identities(data, domain)
+    need = 2 * PER_SPLIT // PHOTOS_PER_IDENTITY
+    full = sorted(i for i, photos in ids.items() if len(photos) >= PHOTOS_PER_IDENTITY)
+    if len(full) < need:
+        raise SystemExit(f"{data}: only {len(full)} identities with {PHOTOS_PER_IDENTITY} photos for {domain}, "
+                         f"{need} are needed")
+    rng = np.random.default_rng([seed, DOMAINS.index(domain)])
+    chosen = [full[i] for i in rng.permutation(len(full))[:need]]
+    split = {"train": chosen[:need // 2], "heldout": chosen[need // 2:]}
+    for name, people in split.items():
+        folder = out / name
+        if folder.is_dir() and len(list(folder.glob("*.png"))) == PER_SPLIT:
+            continue  # built before, by the same seeded recipe
+        folder.mkdir(parents=True, exist_ok=True)
+        for person in people:
+            for p in ids[person][:PHOTOS_PER_IDENTITY]:
+                with Image.open(p) as im:
+                    TRANSFORMS[domain](im, rng).save(folder / f"{p.stem}.png")
+    return {"identities": {k: len(v) for k, v in split.items()}, "photos": PER_SPLIT}
+
+
+# ---- measuring ---------------------------------------------------------------------------------
+
+def measure(model: str, heldout: Path, train: Path, num: int, threads: int, cache: Path) -> dict:
+    from facegen.metrics.evaluate import evaluate
+
+    r = evaluate(model, heldout, num=num, train=train, cache_dir=cache, threads=threads).report
+    m = r["memorisation"]
+    return {"kid_x1000": 1000 * r["kid"], "kid_std_x1000": 1000 * r["kid_std"], "fid": r["fid"],
+            "precision": r["precision"], "recall": r["recall"], "memorised_share": m["share_below_threshold"],
+            "memorised_threshold": m["threshold"], "seconds": r["timings_s"]["total"]}
+
+
+def faces_sheet(model: str, path: Path) -> None:
+    from facegen.imaging import make_grid
+    from facegen.pipeline import FaceGenerator
+
+    images = FaceGenerator.from_pretrained(model)(seeds=list(range(16))).images
+    path.parent.mkdir(parents=True, exist_ok=True)
+    make_grid(images, columns=8).save(path)
+
+
+def photos_sheet(dataset: Path, path: Path) -> None:
+    from facegen.data.dataset import load_dataset
+    from facegen.imaging import make_grid
+
+    ds = load_dataset(dataset)
+    make_grid([Image.fromarray(np.asarray(ds.images[i])) for i in range(min(16, len(ds)))], columns=8).save(path)
+
+
+# ---- one domain --------------------------------------------------------------------------------
+
+def run_domain(domain: str, args) -> dict:
+    from facegen.data.dataset import load_dataset
+    from facegen.data.prepare import Options, prepare
+    from facegen.finetune import FinetuneOptions, finetune
+
+    work = args.work / domain
+    t0 = time.perf_counter()
+    built = build_domain(args.data, domain, work, args.seed)
+    heldout = work / f"heldout-{SIZE}"
+    if not (heldout / "dataset.json").is_file():
+        prepare(work / "heldout", heldout, Options(size=SIZE), workers=1, progress=False)
+    photos_sheet(heldout, work / f"{domain}_examples.png")
+    common = dict(minutes=args.minutes, eval_kimg=args.eval_kimg, eval_samples=args.eval_samples, workers=1,
+                  progress=False, seed=args.seed)
+    runs = {
+        "finetuned": FinetuneOptions(str(work / "train"), str(work / "finetune"), init="default", **common),
+        "scratch": FinetuneOptions(str(work / "train"), str(work / "scratch"), init=None, freeze_g=0, lr=0.0025,
+                                   batch=32, ema_kimg=10.0, train=dict(DEFAULT_SHAPE), **common),
+    }
+    result = {"domain": domain, "built": built, "runs": {}, "measured": {}}
+    for name, opts in runs.items():
+        summary_path = Path(opts.out) / "finetune.json"
+        if summary_path.is_file():  # a finished run from before: measure it again, do not retrain
+            summary = json.loads(summary_path.read_text())
+        else:
+            print(f"== {domain}: {name} ({args.minutes:g} min)", flush=True)
+            summary = finetune(opts)
+        result["runs"][name] = {k: summary[k] for k in ("stopped", "minutes", "kimg", "train_faces", "heldout_faces",
+                                                        "model", "notes")}
+        result["runs"][name]["best_kimg"] = summary["best"]["kimg"] if summary["best"] else None
+    train_faces = work / "finetune" / "train"
+    models = {"default": ("default", train_faces), "finetuned": (result["runs"]["finetuned"]["model"], train_faces),
+              "scratch": (result["runs"]["scratch"]["model"], work / "scratch" / "train")}
+    for name, (model, train) in models.items():
+        if model is None:
+            result["measured"][name] = None
+            continue
+        print(f"== {domain}: measuring {name}", flush=True)
+        result["measured"][name] = measure(model, heldout, train, args.num, args.threads, args.work / "cache")
+        faces_sheet(model, args.results / "finetune" / f"{domain}-{name}.png")
+    result["heldout_faces"] = len(load_dataset(heldout))
+    result["seconds"] = time.perf_counter() - t0
+    return result
+
+
+def markdown(results: dict) -> str:
+    a = results["settings"]
+    lines = [
+        "# Fine-tuning on a few hundred pictures (#23)", "",
+        f"`python bench/finetune.py --minutes {a['minutes']:g} --num {a['num']} --eval-kimg {a['eval_kimg']:g} "
+        f"--eval-samples {a['eval_samples']} --domains {','.join(a['domains'])}` on {results['machine']['processor']} "
+        f"({results['machine']['threads']} thread(s)); each domain: 300 training + 300 held-out CelebA test photos "
+        f"of disjoint identities, transformed as the script's docstring says. KID x1000 of {a['num']} samples "
+        f"against the held-out photos prepared as `facegen prepare` does (lower is better); near-copies: the share "
+        f"of samples nearer a training face than the 1st percentile of held-out-to-training distances.", "",
+        "| domain | faces train / held-out | KID x1000 default | fine-tuned | from scratch | near-copies fine-tuned / "
+        "scratch | kimg (best) fine-tuned / scratch | stopped: fine-tuned / scratch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results["domains"]:
+        m, runs = r["measured"], r["runs"]
+
+        def kid(name):
+            x = m.get(name)
+            return f"{x['kid_x1000']:.1f} ± {x['kid_std_x1000']:.1f}" if x else "no model"
+
+        def share(name):
+            return f"{100 * m[name]['memorised_share']:.1f}%" if m.get(name) else "-"
+
+        def kimg(name):
+            run = runs[name]
+            best = f" ({run['best_kimg']:.1f})" if run["best_kimg"] is not None else ""
+            return f"{run['kimg']:.1f}{best}"
+
+        faces = f"{runs['finetuned']['train_faces']} / {r['heldout_faces']}"
+        lines.append(f"| {r['domain']} | {faces} | {kid('default')} | "
+                     f"{kid('finetuned')} | {kid('scratch')} | {share('finetuned')} / {share('scratch')} | "
+                     f"{kimg('finetuned')} / {kimg('scratch')} | {runs['finetuned']['stopped']} / "
+                     f"{runs['scratch']['stopped']} |")
+    lines += ["", "Sheets of 16 faces (seeds 0-15) from each model: `bench/results/finetune/DOMAIN-{default,finetuned,"
+              "scratch}.png`.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "celeba",
+                   help="CelebA as ../shared/data/celeba holds it (test/ and attributes_test.csv)")
+    p.add_argument("--minutes", type=float, default=60.0, help="budget of each fine-tune and scratch run (default 60)")
+    p.add_argument("--domains", default=",".join(DOMAINS), help=f"comma-separated, of {', '.join(DOMAINS)}")
+    p.add_argument("--num", type=int, default=1000, help="samples per model for the final KID (default 1000)")
+    p.add_argument("--eval-kimg", type=float, default=10.0, help="finetune's --eval-kimg (default 10)")
+    p.add_argument("--eval-samples", type=int, default=200, help="finetune's --eval-samples (default 200)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "facegen-bench-finetune",
+                   help="where the domains, runs and feature caches go (kept: a second run reuses them)")
+    p.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
+    args = p.parse_args()
+    domains = [d.strip() for d in args.domains.split(",") if d.strip()]
+    unknown = [d for d in domains if d not in DOMAINS]
+    if unknown:
+        raise SystemExit(f"unknown domain(s) {', '.join(unknown)}; choose from {', '.join(DOMAINS)}")
+    if not (args.data / "test").is_dir():
+        raise SystemExit(f"{args.data / 'test'}: no CelebA test photos there; pass --data DIR "
+                         f"(see ../shared/data/README.md)")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    results = {"settings": {"minutes": args.minutes, "num": args.num, "eval_kimg": args.eval_kimg,
+                            "eval_samples": args.eval_samples, "seed": args.seed, "domains": domains,
+                            "data": str(args.data), "work": str(args.work)},
+               "machine": machine(), "domains": [run_domain(d, args) for d in domains]}
+    from facegen.atomic import write_bytes
+
+    args.results.mkdir(parents=True, exist_ok=True)
+    write_bytes(args.results / "finetune.json", json.dumps(results, indent=2).encode())
+    write_bytes(args.results / "finetune.md", markdown(results).encode())
+    print(markdown(results))
+    print(f"wrote {args.results / 'finetune.json'}, finetune.md and finetune/*.png")
+
+
+if __name__ == "__main__":
+    main()

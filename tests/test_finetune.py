@@ -2,6 +2,7 @@
 `facegen finetune`: a folder of portraits in, measured snapshots, the best one out."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -198,7 +199,7 @@ def ema_at(run: Path, step: int) -> dict:
 
 def test_finetune_prepares_trains_measures_and_exports_a_loadable_model_with_its_named_directions(
         tmp_path, tiny_model_file, capsys):
-    from facegen.explore.directions import Directions, load_directions, save_directions
+    from facegen.explore.directions import Directions, compute, load_directions, save_directions
     from facegen.pipeline import FaceGenerator
 
     try:
@@ -213,6 +214,9 @@ def test_finetune_prepares_trains_measures_and_exports_a_loadable_model_with_its
     vectors = torch.nn.functional.normalize(torch.randn(2, 32), dim=1)
     save_directions(Directions(vectors, torch.ones(2), torch.ones(2), "named", "w", None, {"0": "smile", "1": "age"},
                                src_pipe.model_info()), source.with_name(source.stem + ".named.safetensors"))
+    sefa = compute(src_pipe, "sefa", top=4)
+    save_directions(dataclasses.replace(sefa, names={"0": "tilt"}),
+                    source.with_name(source.stem + ".directions.safetensors"))
     run = tmp_path / "run"
     rc = main(["finetune", str(folder), "--out", str(run), "--init", str(source), "--kimg", "0.064",
                "--eval-kimg", "0.032", "--eval-samples", "8", "--freeze-g", "1", *FAST])
@@ -234,6 +238,10 @@ def test_finetune_prepares_trains_measures_and_exports_a_loadable_model_with_its
     d = load_directions(run / "model.named.safetensors", FaceGenerator.from_pretrained(run / "model.safetensors"))
     assert torch.equal(d.vectors, vectors) and d.names == {"0": "smile", "1": "age"}
     assert "named directions (2) copied" in out and "KID x1000" in out
+    # SeFa depends on the style weights, which trained: recomputed for the new model, the old names dropped.
+    new_sefa = load_directions(run / "model.directions.safetensors",
+                               FaceGenerator.from_pretrained(run / "model.safetensors"))
+    assert len(new_sefa.vectors) == 4 and not new_sefa.names and "names (tilt) were dropped" in out
 
 
 def test_finetune_stops_when_kid_stops_improving_and_keeps_the_best_snapshot(tmp_path, tiny_model_file,

@@ -84,3 +84,41 @@ def test_a_swapped_face_takes_the_photos_grain_and_says_it_was_upscaled():
     up = matched.recipe["faces"][0]["upscaled"]
     assert up and up > 1.5 and any("upscaled" in n for n in matched.notes)
     assert matched.recipe["match_texture"] is True
+
+
+def aged(grey: np.ndarray, seed: int = 0) -> np.ndarray:
+    """bench/remaster.py's ageing, in grey: blur (sigma 1), grain (sigma 10), a light scratch, JPEG 40."""
+    import io
+
+    rng = np.random.default_rng(seed)
+    y = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 1.0) + rng.normal(0, 10, grey.shape)
+    cv2.line(y, (95, 85), (150, 170), 235, 1, cv2.LINE_AA)
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(y + 0.5, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=40)
+    return np.asarray(Image.open(buf).convert("L"))
+
+
+def test_an_aged_face_comes_back_closer_to_the_original_and_as_detailed(grey):
+    """Grain JPEG has smoothed is still measured (at half size), the blur is seen on the edges and
+    sharpened back: closer to the original than the aged copy, with most of its detail."""
+    from facegen.compose.restore import edge_sigma, grain_sigma
+
+    old = aged(grey)
+    info = {}
+    out = restore_luma(old, info)
+    assert info["grain"] > 6 and info["denoise_h"] > 0 and info["sharpen"] > 0.3 and info["scratch_px"] > 20
+    assert edge_sigma(old) > edge_sigma(grey) + 0.2
+    assert grain_sigma(old) > 1.5 * grain_sigma(grey)
+    err = lambda a: float(((a.astype(float) - grey) ** 2).mean())  # noqa: E731
+    assert err(out) < 0.8 * err(old)
+    whole = np.ones(grey.shape, bool)
+    assert detail(out, whole) > 0.8 * detail(grey, whole)
+
+
+def test_a_clean_photo_is_left_almost_as_it_was(grey):
+    info = {}
+    out = restore_luma(grey, info)
+    assert info["denoise_h"] == 0 and info["sharpen"] < 0.3
+    mse = float(((out.astype(float) - grey) ** 2).mean())
+    assert 10 * np.log10(255 ** 2 / max(mse, 1e-9)) > 35
+

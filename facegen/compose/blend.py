@@ -105,14 +105,15 @@ def match_colour(face: np.ndarray, target: np.ndarray, weight: np.ndarray, mode:
 
 def paste(photo: np.ndarray, face: np.ndarray, matrix: np.ndarray, blend: str = "feather",
           colour: str = "lab", grey: bool = False,
-          keep_detail: bool = False, match_texture: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
+          keep_detail: float = 0.0, match_texture: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Blend a generated face (size x size uint8 RGB, in the model frame) into `photo` (not modified).
 
     `matrix`: photo pixels -> that size x size frame. Returns the new photo, the mask
     (float32, photo-sized; zero wherever the photo is untouched) and notes.
-    `keep_detail`: the face spans more photo pixels than the model has, so the model's face
-    would be softer than the photo's: the photo keeps its own luminance, restored (scratches,
-    grain, blur: compose.restore), and the generated face gives only its colour.
+    `keep_detail`: photo pixels per model pixel where the face spans more photo pixels than the
+    model has (0: off), so the model's face would be softer than the photo's: the photo keeps its
+    own luminance, restored (scratches, grain, blur: compose.restore), and the generated face gives
+    only its colour, smoothed over one model pixel.
     `match_texture`: the generated face is blurred to the photo's sharpness around it where it is
     sharper, and given the photo's grain where it is smoother (swap: no too-clean face).
     """
@@ -140,9 +141,9 @@ def paste(photo: np.ndarray, face: np.ndarray, matrix: np.ndarray, blend: str = 
     if grey:
         warped = np.repeat(warped[..., :1], 3, axis=2)
     if keep_detail:
-        from .restore import restored_with_colour
+        from .restore import restore_region, with_colour
 
-        warped = restored_with_colour(region, warped, grey)
+        warped = with_colour(restore_region(photo, roi), warped, grey, chroma_sigma=float(keep_detail))
     if match_texture:
         warped = _match_texture(warped, region, alpha, grey)
     if blend == "poisson":

@@ -65,7 +65,7 @@ def remaster(pipe: FaceGenerator, rgb: np.ndarray, source_name: str = "artwork",
     keep_detail: where a face in the artwork spans more pixels than the model's resolution, the
     regenerated face would be softer than the artwork's: the artwork keeps its own luminance,
     restored (compose.restore: scratches, grain, blur), and the regenerated face gives its
-    colour (blend.paste); False pastes the whole regenerated face.
+    colour, its low frequencies (blend.paste); False pastes the whole regenerated face.
     """
     from ..explore.faces import average_w
 
@@ -78,10 +78,12 @@ def remaster(pipe: FaceGenerator, rgb: np.ndarray, source_name: str = "artwork",
     grey = is_grey(rgb) and not colour
     res = pipe.config.resolution
     avg = average_w(pipe)
+    toned = not grey and is_toned(rgb)
     out, masks, ws, done, notes = rgb, [], [], [], []
     for i, target in enumerate(tqdm(faces, desc="remaster", unit="face", disable=not progress, leave=False)):
         crop = crop_face(rgb, target, res)
-        w, info = invert(pipe, crop, steps, seed + i, is_grey(rgb))
+        # A toned print (sepia) is matched in grey: the model gives the face its own colours, not brown ones.
+        w, info = invert(pipe, crop, steps, seed + i, is_grey(rgb) or toned)
         inverted = w.clone()
         w = avg + truncation * (w - avg) if truncation != 1.0 else w
         if edit is not None:
@@ -94,7 +96,7 @@ def remaster(pipe: FaceGenerator, rgb: np.ndarray, source_name: str = "artwork",
         model_px = size / res  # photo pixels per model pixel (native_size: a frame pixel is a photo pixel)
         detail = model_px if keep_detail and model_px > 1.0 else None
         out, mask, n = paste(out, face_img, target.frame_matrix(size, res), blend,
-                             "lab" if palette else "lightness", grey, keep_detail=detail is not None)
+                             "lab" if palette else "lightness", grey, keep_detail=detail or 0.0)
         masks.append(mask)
         ws.append(w)
         notes += n
@@ -111,8 +113,9 @@ def remaster(pipe: FaceGenerator, rgb: np.ndarray, source_name: str = "artwork",
                          "s give" if len(kept) > 1 else " gives"))
     if grey:
         notes.append("the artwork is greyscale, so the regenerated faces are too (--colour keeps them in colour)")
-    elif not palette and is_toned(rgb):
-        notes.append("the artwork looks toned (sepia or similar); --palette gives the faces its colours")
+    elif not palette and toned:
+        notes.append("the artwork looks toned (sepia or similar): the faces take the model's colours; --palette "
+                     "gives them the artwork's")
     image = Image.fromarray(out)
     edit_record = None if edit is None else {"vector": pack(edit[0]), "scale": float(edit[1]),
                                              "strength": float(edit[2]), "layers": edit[3]}

@@ -2,17 +2,36 @@
 
 remaster uses this where a face spans more photo pixels than the model has (a 64-pixel model
 on a face 140 pixels across): there the regenerated face is softer than the photo, so the photo
-keeps its own luminance, restored here, and the regenerated face gives only colour
-(blend.paste's keep_detail). bench/remaster.py measures both ways on aged photos.
+keeps its own luminance, restored here, and the regenerated face gives only colour, its low
+frequencies (blend.paste's keep_detail). Each step's strength is measured on the photo itself:
+
+1. scratches: thin light lines (a top-hat over a 5-pixel disc, over 12 levels and 1.5 grain
+   sigmas) that line up straight for 30 pixels or more (probabilistic Hough) are inpainted
+   (Telea). Dark lines are left alone: in a face they are hairs, lashes and creases.
+2. grain: non-local means with a strength of the grain measured at half resolution, where
+   JPEG has not already smoothed it away, by the median of the Laplacian difference so that
+   edges and texture count little (clean CelebA faces measure ~3 levels there, p95 6.5, and
+   the bench's aged ones ~6.5, p5 4.5; below GRAIN_FLOOR a photo is left alone).
+3. blur: the width of the strongest edges (a step blurred by a Gaussian of sigma s has a peak
+   gradient of height / (s * sqrt(2 pi))) against SHARP_EDGE, the median of 40 clean CelebA
+   photos (#0-39, not the bench's); the excess is sharpened back with an unsharp mask.
+Each is measured on the face's region with half its size again around it (restore_region): on the
+face alone, smooth skin under-reads JPEG'd grain. bench/remaster.py measures each step on aged photos.
 """
 from __future__ import annotations
 
 import numpy as np
 
-SHARPEN = 0.5         # unsharp-mask amount after denoising (the ageing blur is ~1 pixel)
-SHARPEN_SIGMA = 1.2
-DENOISE = 3.0         # NL-means strength, in units of the estimated grain sigma (JPEG leaves little)
-SCRATCH = 3.5         # a thin line brighter than this many grain sigmas (and 12 levels) is a scratch
+GRAIN_FLOOR = 4.0     # half-resolution grain (levels) below which nothing is denoised
+DENOISE = 1.3         # NL-means h, in units of the half-resolution grain sigma
+SHARP_EDGE = 1.06     # edge_sigma of a clean photo (median of CelebA test photos #0-39; p90 1.24)
+SHARPEN_SIGMA = 1.5   # unsharp-mask radius
+SHARPEN = 1.2         # unsharp amount per squared pixel of excess blur (capped at MAX_SHARPEN)
+MAX_SHARPEN = 1.5
+SCRATCH_LEVELS = 12.0  # a scratch is at least this much lighter than its surroundings ...
+SCRATCH_SIGMAS = 1.5   # ... and this many grain sigmas
+SCRATCH_LENGTH = 30    # pixels of straight line
+CONTEXT = 0.5          # restore_region measures on the face's region and this much of its size around it
 
 
 def noise_sigma(y: np.ndarray) -> float:
@@ -26,39 +45,118 @@ def noise_sigma(y: np.ndarray) -> float:
     return float(np.sqrt(np.pi / 2) * np.abs(r).mean() / 6.0)
 
 
-def restore_luma(y: np.ndarray) -> np.ndarray:
-    """Luminance (uint8, H x W) with scratches inpainted, grain removed, blur sharpened back."""
+def grain_sigma(y: np.ndarray) -> float:
+    """Grain at the scale JPEG leaves it, robust to edges and texture: the median absolute Laplacian
+    difference (as noise_sigma's, by its median) of the half-size image, in full-size levels (white
+    grain halves when 2x2 pixels are averaged; grain that JPEG smoothed at full size does not)."""
     import cv2
 
-    sigma = noise_sigma(y)
+    scale = 2.0 if min(y.shape) >= 16 else 1.0
+    if scale > 1:
+        y = cv2.resize(y, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    r = cv2.filter2D(y.astype(np.float32), -1, k, borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1]
+    if r.size == 0:
+        return 0.0
+    return scale * float(np.median(np.abs(r)) / (0.6745 * 6.0))
+
+
+def edge_sigma(y: np.ndarray) -> float:
+    """Blur of the strongest edges, as the sigma of a Gaussian (pixels); 0 when there are none."""
+    import cv2
+
+    f = cv2.GaussianBlur(y.astype(np.float32), (0, 0), 0.5)
+    gx = cv2.Sobel(f, cv2.CV_32F, 1, 0) / 8
+    gy = cv2.Sobel(f, cv2.CV_32F, 0, 1) / 8
+    g = np.hypot(gx, gy)
+    ys, xs = np.nonzero(g >= max(np.percentile(g, 98), 1e-3))
+    ux, uy = gx[ys, xs] / g[ys, xs], gy[ys, xs] / g[ys, xs]
+    h, w = f.shape
+    # The step's height: 4 pixels either side along the gradient.
+    ax, ay = np.rint(xs - 4 * ux).astype(int), np.rint(ys - 4 * uy).astype(int)
+    bx, by = np.rint(xs + 4 * ux).astype(int), np.rint(ys + 4 * uy).astype(int)
+    ok = (ax >= 0) & (ax < w) & (ay >= 0) & (ay < h) & (bx >= 0) & (bx < w) & (by >= 0) & (by < h)
+    if not ok.any():
+        return 0.0
+    height = f[by[ok], bx[ok]] - f[ay[ok], ax[ok]]
+    strong = height >= 20
+    if strong.sum() < 8:
+        return 0.0
+    return float(np.median(height[strong] / (g[ys[ok], xs[ok]][strong] * np.sqrt(2 * np.pi))))
+
+
+def scratch_mask(y: np.ndarray, grain: float) -> np.ndarray:
+    """Light, thin, straight lines (uint8 0/255): the pixels to inpaint."""
+    import cv2
+
     ell = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
-    # Light lines only (lost emulsion): dark thin lines in a face are hairs and lashes.
-    bright = cv2.morphologyEx(y, cv2.MORPH_TOPHAT, ell).astype(np.float32)
-    limit = max(SCRATCH * sigma, 12.0)
-    thin = (bright > limit).astype(np.uint8)
-    # Lines, not specks: keep components that are long for their area (eyes' highlights are round).
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(thin, connectivity=8)
-    scratch = np.zeros_like(thin)
-    for i in range(1, n):
-        w, h, area = stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT], stats[i, cv2.CC_STAT_AREA]
-        if max(w, h) >= 12 and area <= 2.5 * max(w, h):
-            scratch[labels == i] = 255
-    if scratch.any():
-        y = cv2.inpaint(y, cv2.dilate(scratch, np.ones((3, 3), np.uint8)), 2, cv2.INPAINT_TELEA)
-    if sigma > 1.0:
-        y = cv2.fastNlMeansDenoising(y, None, h=float(DENOISE * sigma), templateWindowSize=7, searchWindowSize=15)
-    f = y.astype(np.float32)
-    f = f + SHARPEN * (f - cv2.GaussianBlur(f, (0, 0), SHARPEN_SIGMA))
-    return np.clip(f + 0.5, 0, 255).astype(np.uint8)
+    bright = cv2.morphologyEx(cv2.GaussianBlur(y, (0, 0), 0.7), cv2.MORPH_TOPHAT, ell)
+    thin = (bright > max(SCRATCH_LEVELS, SCRATCH_SIGMAS * grain)).astype(np.uint8) * 255
+    lines = cv2.HoughLinesP(thin, 1, np.pi / 180, threshold=15, minLineLength=SCRATCH_LENGTH, maxLineGap=4)
+    along = np.zeros_like(y)
+    for x0, y0, x1, y1 in ([] if lines is None else lines[:, 0]):
+        cv2.line(along, (int(x0), int(y0)), (int(x1), int(y1)), 255, 3)
+    return along & cv2.dilate(thin, np.ones((3, 3), np.uint8))
 
 
-def restored_with_colour(region: np.ndarray, face: np.ndarray, grey: bool) -> np.ndarray:
-    """The photo region's own luminance, restored, with `face`'s colour (both uint8 RGB, same shape)."""
+STEPS = ("scratches", "grain", "blur")
+
+
+def restore_luma(y: np.ndarray, info: dict | None = None, steps=STEPS) -> np.ndarray:
+    """Luminance (uint8, H x W) with scratches inpainted, grain removed, blur sharpened back.
+
+    `info`, when given, is filled with what was measured and done (grain, scratch pixels, blur).
+    `steps`: which of STEPS to take (bench/remaster.py leaves each out in turn).
+    """
     import cv2
 
-    y = restore_luma(cv2.cvtColor(region, cv2.COLOR_RGB2GRAY))
+    grain = grain_sigma(y)
+    scratch = scratch_mask(y, grain) if "scratches" in steps else np.zeros_like(y)
+    if scratch.any():
+        y = cv2.inpaint(y, scratch, 2, cv2.INPAINT_TELEA)
+    h = DENOISE * grain if grain > GRAIN_FLOOR and "grain" in steps else 0.0
+    if h:
+        y = cv2.fastNlMeansDenoising(y, None, h=float(h), templateWindowSize=7, searchWindowSize=21)
+    blur = edge_sigma(y)
+    excess = float(np.sqrt(max(blur ** 2 - SHARP_EDGE ** 2, 0.0)))
+    amount = min(SHARPEN * excess ** 2, MAX_SHARPEN) if "blur" in steps else 0.0
+    if amount > 0.05:
+        f = y.astype(np.float32)
+        y = np.clip(f + amount * (f - cv2.GaussianBlur(f, (0, 0), SHARPEN_SIGMA)) + 0.5, 0, 255).astype(np.uint8)
+    if info is not None:
+        info.update(grain=round(grain, 2), denoise_h=round(h, 2), scratch_px=int((scratch > 0).sum()),
+                    edge_sigma=round(blur, 2), sharpen=round(amount, 2))
+    return y
+
+
+def restore_region(photo: np.ndarray, roi: tuple[int, int, int, int], context: float = CONTEXT,
+                   steps=STEPS) -> np.ndarray:
+    """The luminance of photo[y0:y1, x0:x1] (uint8 RGB photo; roi = x0, y0, x1, y1), restored with
+    `context` of the region's size around it on each side (clipped to the photo), so that grain, blur
+    and scratches are measured on more than the face alone."""
+    import cv2
+
+    x0, y0, x1, y1 = roi
+    h, w = photo.shape[:2]
+    px, py = int(context * (x1 - x0)), int(context * (y1 - y0))
+    X0, Y0, X1, Y1 = max(0, x0 - px), max(0, y0 - py), min(w, x1 + px), min(h, y1 + py)
+    y = restore_luma(cv2.cvtColor(np.ascontiguousarray(photo[Y0:Y1, X0:X1]), cv2.COLOR_RGB2GRAY), steps=steps)
+    return y[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0]
+
+
+def with_colour(y: np.ndarray, face: np.ndarray, grey: bool, chroma_sigma: float = 0.0) -> np.ndarray:
+    """Luminance `y` (uint8 H x W) with `face`'s colour (uint8 RGB, same size).
+
+    `chroma_sigma`: the face's colour is smoothed by a Gaussian this wide (photo pixels) first, so
+    only its low frequencies come through (a model pixel's worth: finer colour would be the model's
+    upscaling, not the photo's structure).
+    """
+    import cv2
+
     if grey:
         return np.repeat(y[..., None], 3, axis=2)
     ycc = cv2.cvtColor(face, cv2.COLOR_RGB2YCrCb)
+    if chroma_sigma > 0:
+        ycc[..., 1:] = cv2.GaussianBlur(ycc[..., 1:], (0, 0), chroma_sigma)
     ycc[..., 0] = y
     return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)

@@ -39,3 +39,17 @@ def write_results(name: str, results: dict, markdown: str) -> Path:
     write_bytes(RESULTS / f"{name}.json", json.dumps(results, indent=2).encode())
     write_bytes(RESULTS / f"{name}.md", markdown.encode())
     return RESULTS / f"{name}.json"
+
+
+def cpu() -> dict:
+    """The processor as lscpu names it, and the SIMD flags that decide which kernels run."""
+    info = {"model_name": platform.processor() or platform.machine(), "flags": []}
+    path = Path("/proc/cpuinfo")
+    for line in path.read_text().splitlines() if path.exists() else []:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            info["model_name"] = value.strip()
+        elif key.strip() == "flags":
+            info["flags"] = sorted(f for f in value.split() if f.startswith(("avx", "fma", "amx", "sse4")))
+            break
+    return info

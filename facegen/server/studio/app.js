@@ -67,6 +67,11 @@ async function busy(label, work) {
 
 // ---- showing faces ------------------------------------------------------------------------------
 
+// The big face at its native pixels times the largest whole number that fits 400 px (128 px: 3x, 64 px: 6x).
+function faceScale(resolution) {
+  return Math.max(1, Math.floor(400 / resolution));
+}
+
 function show(face, caption) {
   const img = $("current");
   img.src = face.url;
@@ -431,6 +436,7 @@ async function start() {
   }
   const m = state.info.model;
   $("model").textContent = `${m.name} \u00b7 ${m.architecture} \u00b7 ${m.resolution}\u00d7${m.resolution}`;
+  $("current").style.setProperty("--face-px", `${faceScale(m.resolution) * m.resolution}px`);
   $("frames").max = String(state.info.limits.max_frames);
   buildSliders(state.info.directions);
   await generate();

@@ -7,7 +7,7 @@
         .target (PIL), .psnr, .ssim (against the target), .steps (run), .seconds, .notes.
     invert_photo(pipe, photo, index=None, aligned=False, crop=1.0, template=None, ...)
         -> list[(FaceLocation, Inversion)]: faces found and aligned as in data.faces.locate_faces
-        (FaceLocation: .box, .left_eye, .right_eye, .matrix 2x3 photo -> crop pixels, .crop).
+        (FaceLocation: .face, the data.facebox.Face found, .matrix 2x3 photo -> crop pixels, .crop).
     save_inversion(pipe, inv, output_paths(dir, stem, k), source, location) writes the latent
         (.npz, "origin": "inverted"), the reconstruction and the side-by-side, all or none.
     MODEL_EYES: where the eyes sit in the bundled models' frame (fractions of its side).
@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
+from .data.facebox import Face as FoundFace
 from .data.faces import (CELEBA_CROP_TEMPLATE, FaceLocation, FaceSearchError, FaceTemplate, NoFaceFound, centre_crop,
                          faces_at, locate_faces)
 from .data.images import PhotoError, is_grey, read_photo
@@ -247,7 +248,8 @@ def _whole_picture(rgb: np.ndarray, size: int, crop: float, t: FaceTemplate) -> 
     eyes = [((0.5 + d * t.eye_distance / 2) * size, t.eye_y * size) for d in (-1, 1)]
     inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
     eyes = [tuple(inv @ np.array([x, y, 1.0])) for x, y in eyes]
-    return FaceLocation((0, 0, w, h), eyes[0], eyes[1], False, m, size, centre_crop(rgb, size, crop))
+    return FaceLocation(FoundFace((0, 0, w, h), eyes[0], eyes[1], False, source="aligned"), m, size,
+                        centre_crop(rgb, size, crop))
 
 
 def invert_photo(pipe: FaceGenerator, photo, index: int | None = None, aligned: bool = False, crop: float = 1.0,
@@ -301,11 +303,7 @@ def save_inversion(pipe: FaceGenerator, inv: Inversion, paths: dict[str, Path], 
     info = {"origin": "inverted", **source, "psnr": round(inv.psnr, 3), "ssim": round(inv.ssim, 4),
             "steps": inv.steps}
     if location is not None:
-        info["photo_face"] = {"box": [int(v) for v in location.box],
-                              "left_eye": [round(float(v), 2) for v in location.left_eye],
-                              "right_eye": [round(float(v), 2) for v in location.right_eye],
-                              "eyes_found": bool(location.eyes_found),
-                              "matrix": np.round(location.matrix, 6).tolist()}
+        info["photo_face"] = dict(location.face.in_photo(), matrix=np.round(location.matrix, 6).tolist())
     recipe = latent_recipe(pipe, inv.face.w, None, "invert", face=inv.face.describe(), **info)
     compare = dict(pipe.recipe_base("const", None), kind="explore", op="invert-compare",
                    note="left: the photo's face crop (not generated); right: its inversion (AI-generated)",

@@ -77,7 +77,7 @@ def test_alignment_undoes_the_turn(photo, angle):
     (b,) = F.locate_faces(scene, 64)
     assert np.abs(a.crop.astype(float) - b.crop.astype(float)).mean() < 8
     # And the eyes come out level in the crop.
-    el, er = (apply(b.matrix, e) for e in (b.left_eye, b.right_eye))
+    el, er = (apply(b.matrix, e) for e in (b.face.left_eye, b.face.right_eye))
     assert abs(el[1] - er[1]) < 1.0 and er[0] - el[0] > 10
 
 

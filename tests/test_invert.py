@@ -68,8 +68,8 @@ def test_faces_in_a_moved_photo_are_aligned_to_the_template_within_a_pixel(photo
     moved = cv2.warpAffine(photo, t, (600, 560), borderValue=(90, 90, 90))
     e1 = apply(t, e0)
     (loc,) = locate_faces(moved, 64)
-    assert loc.eyes_found
-    got = np.array([loc.left_eye, loc.right_eye, loc.face.mouth])
+    assert loc.face.eyes_found
+    got = np.array([loc.face.left_eye, loc.face.right_eye, loc.face.mouth])
     assert np.abs(got - e1).max() < 2.5 * scale                                      # photo pixels
     eyes = apply(loc.matrix, e1[:2])
     assert abs(eyes[0, 1] - eyes[1, 1]) < 1.0                                        # level in the crop

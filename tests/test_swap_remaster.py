@@ -52,7 +52,7 @@ def assert_untouched_outside(out: np.ndarray, src: np.ndarray, mask: np.ndarray)
 
 def test_astronaut_face_found(photo):
     faces = find_faces(photo, "astronaut")
-    assert len(faces) == 1 and faces[0].box[2] >= 64
+    assert len(faces) == 1 and faces[0].face.box[2] >= 64
 
 
 @pytest.mark.parametrize("blend", ["feather", "poisson"])
@@ -299,7 +299,7 @@ def two_faces(photo):
 
 def test_swap_chosen_faces_and_one_source_each(pipe, two_faces):
     faces = find_faces(two_faces, "two")
-    assert len(faces) == 2 and faces[0].box[2] > faces[1].box[2]
+    assert len(faces) == 2 and faces[0].face.box[2] > faces[1].face.box[2]
     only_second = swap_faces(pipe, two_faces, [face_from_seed(pipe, 3)], index=[1])
     out = np.asarray(only_second.image)
     assert_untouched_outside(out, two_faces, only_second.mask)

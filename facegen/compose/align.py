@@ -23,17 +23,12 @@ class ComposeError(ValueError):
 
 @dataclass
 class PhotoFace:
-    """A face found in a photo and the transform that frames it as the model's faces are framed."""
-    box: tuple[int, int, int, int]
-    left_eye: tuple[float, float]
-    right_eye: tuple[float, float]
-    eyes_found: bool
-    matrix: np.ndarray  # 2x3, photo pixels -> model frame of side 1 (multiply by a size to use)
-    face: Face | None = None  # what the detector gave: landmarks (nose, mouth corners), which detector
+    """A face found in a photo and the transform that frames it as the model's faces are framed.
 
-    @property
-    def eye_distance(self) -> float:
-        return float(np.hypot(self.right_eye[0] - self.left_eye[0], self.right_eye[1] - self.left_eye[1]))
+    Where it is (box, eyes, landmarks, detector) is `face`'s: `pf.face.box`, `pf.face.eye_distance`.
+    """
+    face: Face          # what the detector found (data.facebox.Face)
+    matrix: np.ndarray  # 2x3, photo pixels -> model frame of side 1 (multiply by a size to use)
 
     def frame_matrix(self, size: int, resolution: int | None = None) -> np.ndarray:
         """Photo pixels -> a size x size model frame.
@@ -58,12 +53,10 @@ class PhotoFace:
         return int(min(limit, max(16, np.ceil(1.0 / max(scale, 1e-6)))))
 
     def describe(self) -> dict:
-        out = {"box": [int(v) for v in self.box], "left_eye": [round(float(v), 2) for v in self.left_eye],
-               "right_eye": [round(float(v), 2) for v in self.right_eye], "eyes_found": self.eyes_found}
-        if self.face is not None:
-            out["detector"] = self.face.source
-            if self.face.mouth is not None:
-                out["mouth"] = [round(float(v), 2) for v in self.face.mouth]
+        """The face as composite recipes and reports record it."""
+        out = dict(self.face.in_photo(), detector=self.face.source)
+        if self.face.mouth is not None:
+            out["mouth"] = [round(float(v), 2) for v in self.face.mouth]
         return out
 
 
@@ -78,7 +71,7 @@ def find_faces(rgb: np.ndarray, source: str, min_face: float = DEFAULT_MIN_FACE,
     except FaceSearchError as e:
         raise ComposeError(f"{source}: {e}") from None
     # The alignment is linear in the crop size: at size 1 it gives the frame of side 1.
-    return [PhotoFace(f.box, f.left_eye, f.right_eye, f.eyes_found, face_matrix(f, 1, TEMPLATE), f) for f in found]
+    return [PhotoFace(f, face_matrix(f, 1, TEMPLATE)) for f in found]
 
 
 def crop_face(rgb: np.ndarray, face: PhotoFace, size: int) -> np.ndarray:

@@ -12,6 +12,12 @@ import numpy as np
 
 @dataclass
 class Face:
+    """A face found in a photo: where it is and which landmarks placed it.
+
+    The one description of a found face: compose.PhotoFace and data.faces.FaceLocation hold
+    one of these (`.face`) and add only their framing. Not explore.faces.Face, which is a
+    generated face (a latent) that can be named by seed or file.
+    """
     box: tuple[int, int, int, int]          # x, y, w, h in the full image
     left_eye: tuple[float, float]            # in the image, viewer's left
     right_eye: tuple[float, float]
@@ -20,7 +26,9 @@ class Face:
     mouth_left: tuple[float, float] | None = None
     mouth_right: tuple[float, float] | None = None
     score: float | None = None               # the detector's confidence (None: Haar gives none)
-    source: str = "haar"                     # "mesh", "blazeface" or "haar": what placed the landmarks
+    source: str = "haar"                     # "mesh", "blazeface" or "haar": what placed the landmarks;
+                                             # "aligned": a whole picture taken as the face (the eyes
+                                             # are where the template puts them)
 
     @property
     def mouth(self) -> tuple[float, float] | None:
@@ -46,6 +54,11 @@ class Face:
         if self.mouth is not None:
             out["mouth"] = [round(float(v), 1) for v in self.mouth]
         return out
+
+    def in_photo(self) -> dict:
+        """Where the face lies in its photo, as composites and inversions record it (eyes to 0.01 px)."""
+        return {"box": [int(v) for v in self.box], "left_eye": [round(float(v), 2) for v in self.left_eye],
+                "right_eye": [round(float(v), 2) for v in self.right_eye], "eyes_found": bool(self.eyes_found)}
 
 
 def warp_face(rgb: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:

@@ -230,16 +230,13 @@ CELEBA_CROP_TEMPLATE = FaceTemplate(0.271, 0.524, 0.807)
 class FaceLocation:
     """A face found in a photo and its aligned crop; `matrix` maps photo pixels to crop pixels.
 
-    To paste a crop back, warp it with `cv2.invertAffineTransform(matrix)`.
+    Where it is (box, eyes, landmarks) is `face`'s: `loc.face.box`. To paste a crop back, warp
+    it with `cv2.invertAffineTransform(matrix)`.
     """
-    box: tuple[int, int, int, int]
-    left_eye: tuple[float, float]
-    right_eye: tuple[float, float]
-    eyes_found: bool
+    face: Face                  # what the finder gave; for a whole picture, one with source "aligned"
     matrix: np.ndarray          # 2x3 float64, photo (x, y) -> crop (x, y)
     size: int
     crop: np.ndarray            # (size, size, 3) uint8
-    face: Face | None = None    # what the finder gave (landmarks, detector); None for a whole picture
 
     @property
     def face_side(self) -> float:
@@ -359,6 +356,5 @@ def locate_faces(rgb: np.ndarray, size: int, template: FaceTemplate = CELEBA_CRO
     out = []
     for face in pick_faces(rgb, min_side, index, template, finder):
         m = face_matrix(face, size, template)
-        out.append(FaceLocation(face.box, face.left_eye, face.right_eye, face.eyes_found, m, size,
-                                warp_face(rgb, m, size), face))
+        out.append(FaceLocation(face, m, size, warp_face(rgb, m, size)))
     return out

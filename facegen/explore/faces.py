@@ -38,6 +38,10 @@ class FaceRefError(ValueError):
 
 @dataclass
 class Face:
+    """A generated face: the latent the model renders it from, and where that came from.
+
+    Not data.facebox.Face, which is a face found in a photo (its box and landmarks).
+    """
     w: torch.Tensor  # [D] or [num_ws, D], float32
     label: str
     z: torch.Tensor | None = None  # [latent_dim], when the face came from Z

@@ -140,7 +140,7 @@ async def invert(request: Request, file: UploadFile = File(description="a PNG or
             recipe = latent_recipe(s.pipe, inv.face.w, None, "invert", face=inv.face.describe(), **info)
             face = face_json(inv.image, recipe, collapse(inv.face.w), label=inv.face.label,
                              inverted_from=inv.face.inverted_from)
-            out.append({"face": face, "index": k, "box": [int(v) for v in loc.box], "psnr": round(inv.psnr, 3),
+            out.append({"face": face, "index": k, "box": [int(v) for v in loc.face.box], "psnr": round(inv.psnr, 3),
                         "ssim": round(inv.ssim, 4), "steps": inv.steps, "seconds": round(inv.seconds, 2),
                         "notes": inv.notes})
         return {"faces": out, "notes": notes}

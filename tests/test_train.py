@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import safetensors.torch
 import torch
 
 from facegen.cli import main
+from facegen.limits import TRAIN_RANGES
 from facegen.models import build_generator
 from facegen.training.checkpoint import list_checkpoints
 from facegen.training.data import TrainingError
@@ -203,6 +205,27 @@ def test_out_of_range_option_is_refused(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "ds", "--out", "run", "--augment-p", "1.5"])
     assert e.value.code == 2 and "--augment-p must be between 0.0 and 1.0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(TRAIN_RANGES))
+def test_parser_and_train_options_refuse_the_same_values(tmp_path, capsys, name):
+    """One range table: a value just outside it is refused by the CLI and by TrainOptions alike,
+    with the same message, and the ends themselves are accepted by the parser."""
+    from facegen.cli import build_parser
+
+    lo, hi = TRAIN_RANGES[name]
+    flag = "--" + name.replace("_", "-")
+    kind = type(hi)
+    too_big = hi * 2 if hi else 1
+    with pytest.raises(SystemExit):
+        main(["train", "ds", "--out", "run", flag, str(kind(too_big))])
+    message = f"{flag} must be between {lo} and {hi}"
+    assert message in capsys.readouterr().err
+    with pytest.raises(TrainingError, match=re.escape(message)):
+        TrainOptions(str(tmp_path / "ds"), str(tmp_path / "run"), **{name: kind(too_big)}).resolve(32)
+    for end in (lo, hi):
+        args = build_parser().parse_args(["train", "ds", "--out", "run", flag, str(end)])
+        assert getattr(args, name) == end
 
 
 def test_train_cli_defaults_are_train_options_own(monkeypatch):

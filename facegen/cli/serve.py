@@ -5,6 +5,8 @@ import argparse
 import os
 import socket
 
+from ..limits import SERVER_MAX_FACES, SERVER_MAX_FRAMES, SERVER_QUEUE_DEPTH
+
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1",
@@ -16,9 +18,12 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--directions", default="auto", metavar="FILE|auto|none",
                    help="edit directions: a file, auto (the model's saved ones, else computed at start), or none")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
-    p.add_argument("--max-faces", type=int, default=16, help="faces per request (default 16)")
-    p.add_argument("--max-frames", type=int, default=60, help="morph frames per request (default 60)")
-    p.add_argument("--queue", type=int, default=8, help="requests admitted at once before 429 (default 8)")
+    p.add_argument("--max-faces", type=int, default=SERVER_MAX_FACES,
+                   help=f"faces per request (default {SERVER_MAX_FACES})")
+    p.add_argument("--max-frames", type=int, default=SERVER_MAX_FRAMES,
+                   help=f"morph frames per request (default {SERVER_MAX_FRAMES})")
+    p.add_argument("--queue", type=int, default=SERVER_QUEUE_DEPTH,
+                   help=f"requests admitted at once before 429 (default {SERVER_QUEUE_DEPTH})")
 
 
 def listen(host: str, port: int) -> socket.socket:

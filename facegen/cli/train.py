@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from ..limits import MAX_SEED
+from ..limits import RESOLUTIONS, TRAIN_RANGES
 from .generate import _bounded
 
 
@@ -38,6 +38,12 @@ def _channels(text: str) -> list[int]:
     return widths
 
 
+def _ranged(kind, name: str):
+    """A parser for a numeric train option, bounded by its entry in limits.TRAIN_RANGES."""
+    lo, hi = TRAIN_RANGES[name]
+    return _bounded(kind, lo, hi, "--" + name.replace("_", "-"))
+
+
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     # Every option's default is TrainOptions' (facegen/training/options.py): an option not given is
     # not passed on, and the help reads the default from there.
@@ -51,42 +57,42 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", metavar="SOURCE",
                    help="fine-tune: start from a run folder, checkpoint, model file or bundled name ('default'); "
                         "the model's shape comes from it, the other options are this run's own")
-    p.add_argument("--freeze-g", type=_bounded(int, 0, 16, "--freeze-g"), metavar="N",
+    p.add_argument("--freeze-g", type=_ranged(int, "freeze_g"), metavar="N",
                    help="style: keep the mapping network and G's first N blocks fixed; growing a model with "
                         "--init and a higher --resolution, N = its own blocks trains only the new ones")
     p.add_argument("--arch", choices=("style", "dcgan"), help="generator architecture (default style)")
-    p.add_argument("--kimg", type=_bounded(float, 1e-3, 1e6, "--kimg"),
+    p.add_argument("--kimg", type=_ranged(float, "kimg"),
                    help="train until D has seen this many thousand real images")
-    p.add_argument("--batch", type=_bounded(int, 1, 4096, "--batch"),
+    p.add_argument("--batch", type=_ranged(int, "batch"),
                    help="images per step, over all processes")
-    p.add_argument("--lr", type=_bounded(float, 1e-7, 0.5, "--lr"), help="learning rate (style 0.0025, dcgan 0.0002)")
-    p.add_argument("--resolution", type=int, choices=(32, 64, 128, 256), help="default: the dataset's")
+    p.add_argument("--lr", type=_ranged(float, "lr"), help="learning rate (style 0.0025, dcgan 0.0002)")
+    p.add_argument("--resolution", type=int, choices=RESOLUTIONS, help="default: the dataset's")
     p.add_argument("--channels", type=_channels, help="G widths from 4x4 upward, e.g. 256,256,256,128,64; "
                                                       "D mirrors them")
-    p.add_argument("--latent-dim", type=_bounded(int, 1, 4096, "--latent-dim"), help="z size (style 256, dcgan 100)")
+    p.add_argument("--latent-dim", type=_ranged(int, "latent_dim"), help="z size (style 256, dcgan 100)")
     p.add_argument("--latent-dist", dest="latent_distribution", choices=("normal", "uniform01"),
                    help="how seeds become z: normal (default), or uniform in [0, 1) as the classic Keras script feeds it")
-    p.add_argument("--w-dim", type=_bounded(int, 1, 4096, "--w-dim"), help="style: W size (default 256)")
-    p.add_argument("--mapping-layers", type=_bounded(int, 1, 16, "--mapping-layers"),
+    p.add_argument("--w-dim", type=_ranged(int, "w_dim"), help="style: W size (default 256)")
+    p.add_argument("--mapping-layers", type=_ranged(int, "mapping_layers"),
                    help="style: mapping network depth (default 4)")
-    p.add_argument("--r1-gamma", type=_bounded(float, 0.0, 1000.0, "--r1-gamma"),
+    p.add_argument("--r1-gamma", type=_ranged(float, "r1_gamma"),
                    help="style: R1 weight (default 0.0002 * resolution^2 / batch)")
-    p.add_argument("--r1-every", type=_bounded(int, 1, 1000, "--r1-every"),
+    p.add_argument("--r1-every", type=_ranged(int, "r1_every"),
                    help="style: apply R1 every N steps")
-    p.add_argument("--ema-kimg", type=_bounded(float, 0.0, 1e4, "--ema-kimg"),
+    p.add_argument("--ema-kimg", type=_ranged(float, "ema_kimg"),
                    help="half-life of the generator EMA in kimg (default batch * 10 / 32)")
-    p.add_argument("--augment-p", type=_bounded(float, 0.0, 1.0, "--augment-p"),
+    p.add_argument("--augment-p", type=_ranged(float, "augment_p"),
                    help="DiffAugment strength: chance each transform touches an image; 0 = off")
     p.add_argument("--no-mirror", dest="mirror", action="store_false", help="do not x-flip real images")
-    p.add_argument("--style-mixing", type=_bounded(float, 0.0, 1.0, "--style-mixing"),
+    p.add_argument("--style-mixing", type=_ranged(float, "style_mixing"),
                    help="style: share of fakes made with two latents")
-    p.add_argument("--seed", type=_bounded(int, 0, MAX_SEED, "--seed"),
+    p.add_argument("--seed", type=_ranged(int, "seed"),
                    help="seeds everything random in the run: initial weights, data order, latents, augmentation")
-    p.add_argument("--snapshot-kimg", type=_bounded(float, 1e-3, 1e6, "--snapshot-kimg"),
+    p.add_argument("--snapshot-kimg", type=_ranged(float, "snapshot_kimg"),
                    help="checkpoint every N kimg")
-    p.add_argument("--sample-kimg", type=_bounded(float, 1e-3, 1e6, "--sample-kimg"),
+    p.add_argument("--sample-kimg", type=_ranged(float, "sample_kimg"),
                    help="sample grid and loss curve every N kimg")
-    p.add_argument("--keep", type=_bounded(int, 1, 1000, "--keep"), help="checkpoints to keep")
+    p.add_argument("--keep", type=_ranged(int, "keep"), help="checkpoints to keep")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"),
                    help="auto: time fp32 and bf16 autocast on the model at start and keep the faster")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="auto: a GPU when there is one")

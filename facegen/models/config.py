@@ -8,14 +8,12 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from ..limits import MAX_CHANNELS, MAX_LATENT, MAX_MAPPING_LAYERS, RESOLUTIONS
+
 FORMAT_NAME = "facegen-generator"
 FORMAT_VERSION = 1
 ARCHITECTURES = ("dcgan", "style")
-RESOLUTIONS = (32, 64, 128, 256)
 LATENT_DISTRIBUTIONS = ("normal", "uniform01")
-MAX_LATENT = 4096
-MAX_CHANNELS = 4096
-MAX_MAPPING_LAYERS = 16
 
 
 class ConfigError(ValueError):

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from PIL import Image
 from starlette.exceptions import HTTPException
 
+from ..limits import SERVER_MAX_FACES, SERVER_MAX_FRAMES, SERVER_QUEUE_DEPTH
+
 UPLOAD_FORMATS = ("PNG", "JPEG")
 # Room for multipart boundaries and form fields around an upload of the largest size.
 BODY_OVERHEAD = 64 * 1024
@@ -24,13 +26,13 @@ BODY_OVERHEAD = 64 * 1024
 
 @dataclass(frozen=True)
 class Limits:
-    max_faces: int = 16  # faces per call (generate n, breed children)
-    max_frames: int = 60  # morph frames per call
+    max_faces: int = SERVER_MAX_FACES
+    max_frames: int = SERVER_MAX_FRAMES
     max_keys: int = 8  # faces a morph passes through
     max_size: int = 512  # output side in pixels
     max_upload_bytes: int = 8 * 1024**2
     max_upload_pixels: int = 4096 * 4096
-    queue_depth: int = 8  # inference jobs admitted at once (one runs, the rest wait)
+    queue_depth: int = SERVER_QUEUE_DEPTH
     max_wait_s: float = 10.0  # a job that waited longer is dropped: its client has likely given up
     long_jobs: int = 1  # photo inversions (invert, remaster) admitted at once; more get 429
     max_invert_steps: int = 400  # optimisation steps per inverted face

@@ -5,7 +5,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from ..models.config import MAX_CHANNELS, MAX_LATENT, MAX_MAPPING_LAYERS, GeneratorConfig, default_channels
+from ..limits import RESOLUTIONS, TRAIN_RANGES
+from ..models.config import GeneratorConfig, default_channels
 from .data import TrainingError
 
 # Changing any of these changes what the run computes, so a resume refuses a mismatch.
@@ -17,6 +18,11 @@ IDENTITY = ("arch", "resolution", "batch", "lr", "channels", "latent_dim", "w_di
 # from the model it starts from.
 SHAPE = {"arch": "architecture", "resolution": "resolution", "channels": "channels", "latent_dim": "latent_dim",
          "w_dim": "w_dim", "mapping_layers": "mapping_layers", "latent_distribution": "latent_distribution"}
+
+
+def option_flag(name: str) -> str:
+    """The command-line spelling of an option: latent_dim -> --latent-dim."""
+    return "--" + name.replace("_", "-")
 
 
 @dataclass
@@ -70,8 +76,8 @@ class TrainOptions:
         if o.arch not in ("style", "dcgan"):
             raise TrainingError(f"--arch must be style or dcgan, not {o.arch!r}")
         o.resolution = o.resolution or dataset_size
-        if o.resolution not in (32, 64, 128, 256):
-            raise TrainingError(f"--resolution {o.resolution} is not one of 32, 64, 128, 256")
+        if o.resolution not in RESOLUTIONS:
+            raise TrainingError(f"--resolution {o.resolution} is not one of {', '.join(map(str, RESOLUTIONS))}")
         if o.lr is None:
             o.lr = 0.0025 if o.arch == "style" else 0.0002
         if o.channels is None:
@@ -82,27 +88,16 @@ class TrainOptions:
             o.r1_gamma = 0.0002 * o.resolution**2 / o.batch if o.arch == "style" else 0.0
         if o.ema_kimg is None:
             o.ema_kimg = o.batch * 10 / 32
+        for name, (lo, hi) in TRAIN_RANGES.items():
+            value = getattr(o, name)
+            if not lo <= value <= hi:
+                raise TrainingError(f"{option_flag(name)} must be between {lo} and {hi}, got {value}")
         checks = [
-            (1 <= o.batch <= 4096, f"--batch must be in 1..4096, got {o.batch}"),
-            (0 < o.kimg <= 1e6, f"--kimg must be in (0, 1000000], got {o.kimg}"),
-            (0 < o.lr < 1, f"--lr must be in (0, 1), got {o.lr}"),
-            (1 <= o.latent_dim <= MAX_LATENT, f"--latent-dim must be in 1..{MAX_LATENT}, got {o.latent_dim}"),
-            (1 <= o.w_dim <= MAX_CHANNELS, f"--w-dim must be in 1..{MAX_CHANNELS}, got {o.w_dim}"),
-            (1 <= o.mapping_layers <= MAX_MAPPING_LAYERS,
-             f"--mapping-layers must be in 1..{MAX_MAPPING_LAYERS}, got {o.mapping_layers}"),
-            (0 <= o.r1_gamma <= 1000, f"--r1-gamma must be in 0..1000, got {o.r1_gamma}"),
-            (1 <= o.r1_every <= 1000, f"--r1-every must be in 1..1000, got {o.r1_every}"),
-            (0 <= o.ema_kimg <= 1e4, f"--ema-kimg must be in 0..10000, got {o.ema_kimg}"),
-            (0 <= o.augment_p <= 1, f"--augment-p must be in 0..1, got {o.augment_p}"),
-            (0 <= o.style_mixing <= 1, f"--style-mixing must be in 0..1, got {o.style_mixing}"),
-            (0 <= o.seed < 2**63, f"--seed must be in 0..2**63-1, got {o.seed}"),
-            (o.snapshot_kimg > 0 and o.sample_kimg > 0, "--snapshot-kimg and --sample-kimg must be positive"),
-            (1 <= o.keep <= 1000, f"--keep must be in 1..1000, got {o.keep}"),
-            (1 <= o.log_steps, f"log_steps must be positive, got {o.log_steps}"),
-            (o.freeze_g == 0 or (o.arch == "style" and 0 <= o.freeze_g < len(o.channels)),
+            (o.freeze_g == 0 or (o.arch == "style" and o.freeze_g < len(o.channels)),
              f"--freeze-g {o.freeze_g}: a style generator with {len(o.channels)} blocks can keep at most "
              f"{len(o.channels) - 1} fixed, and a dcgan none"),
-            (1 <= o.grid <= 256, f"--grid must be in 1..256, got {o.grid}"),
+            (1 <= o.grid <= 256, f"grid must be in 1..256, got {o.grid}"),
+            (o.log_steps >= 1, f"log_steps must be positive, got {o.log_steps}"),
             (o.precision in ("auto", "fp32", "bf16"), f"--precision must be auto, fp32 or bf16, not {o.precision!r}"),
         ]
         for ok, message in checks:

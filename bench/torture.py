@@ -98,9 +98,11 @@ def torture_training(work: Path, kills: int, steps: int, rng: random.Random) -> 
         stale = set(d.glob(".step-*.tmp")) if d.is_dir() else set()  # left by an earlier kill
         proc = cli(*train_args(ds, run, steps))
         start = time.monotonic()
-        # While Python and torch start (~3 s), or at a random moment within the interval after
-        # the first new checkpoint: each resume then runs a step or a few, so many kills fit in one run.
-        delay = rng.uniform(0.3, 3.0) if mode == "startup" else rng.uniform(0.0, 0.3)
+        # While Python and torch start, or at a random moment within the interval after the first new
+        # checkpoint: each resume then runs a step or a few, so many kills fit in one run. The startup
+        # kill lands within the first half of the uninterrupted run's time: a fixed window outlived
+        # the whole resumed run on a fast machine.
+        delay = rng.uniform(0.1, 0.5) * whole_s if mode == "startup" else rng.uniform(0.0, 0.3)
         seen_before_kill = before
         while proc.poll() is None and time.monotonic() - start < 120:
             if mode == "startup":

@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from PIL import Image
 
 
 def to_pil(x, size: int | None = None) -> list[Image.Image]:
     """[-1, 1] NCHW tensor -> uint8 RGB PIL images, resized to `size` when given."""
-    import torch
+    return arrays_to_pil(x.detach().float().cpu().numpy(), size)
 
-    arr = (x.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+def arrays_to_pil(x: np.ndarray, size: int | None = None) -> list[Image.Image]:
+    """[-1, 1] NCHW float32 array -> uint8 RGB PIL images (the torch and ONNX paths share this rounding)."""
+    arr = np.ascontiguousarray(np.clip(x.astype(np.float32, copy=False) * np.float32(127.5) + np.float32(128), 0, 255)
+                               .astype(np.uint8).transpose(0, 2, 3, 1))
     images = [Image.fromarray(a, "RGB") for a in arr]
     if size and size != arr.shape[1]:
         images = [im.resize((size, size), Image.LANCZOS) for im in images]

@@ -42,3 +42,9 @@ MAX_FPS = 60.0  # of a morph video
 SERVER_MAX_FACES = 16  # faces per call (generate n, breed children)
 SERVER_MAX_FRAMES = 60  # morph frames per call
 SERVER_QUEUE_DEPTH = 8  # inference jobs admitted at once (one runs, the rest wait)
+
+
+def check_truncation(truncation: float) -> None:
+    if not isinstance(truncation, (int, float)) or not TRUNCATION_MIN <= truncation <= TRUNCATION_MAX:
+        raise ValueError(f"truncation must be a number between {TRUNCATION_MIN:g} and {TRUNCATION_MAX:g}, "
+                         f"got {truncation!r}")

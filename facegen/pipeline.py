@@ -4,15 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
 from .imaging import make_grid, to_pil
-from .limits import MAX_BATCH, MAX_FACES, MAX_SEED, TRUNCATION_MAX, TRUNCATION_MIN
+from .limits import MAX_BATCH, check_truncation
 from .models.base import Generator
 from .models.file import BUNDLED
 from .recipe_schema import base_recipe, decode_array, encode_array, renders
+from .seeds import pick_seeds
 
 PRECISIONS = ("fp32", "bf16")
 BACKENDS = ("torch", "onnx")
@@ -63,11 +63,18 @@ class FaceGenerator:
         self.precision = precision
         self.source = name or model.source or model.config.name
         self.backend = backend
-        self._onnx = None
+        self._onnx = self._onnx_faces = None
         if backend == "onnx":
             # Imported here so that the pipeline works without onnxruntime installed.
             from .interop.onnx_export import OnnxSynthesis
-            self._onnx = OnnxSynthesis(self.model)
+            from .onnx_faces import NoTwin, OnnxFaces
+
+            self._onnx = OnnxSynthesis(self.model)  # w -> image, for the explore tools
+            try:
+                # Seeds -> faces through the same twin as the CLI's torch-free path: the same bits.
+                self._onnx_faces = OnnxFaces.for_model(self.model, self.model_info())
+            except NoTwin:
+                pass  # latents only torch draws: torch maps them, ONNX synthesises
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = "default", precision: str = "auto",
@@ -92,7 +99,10 @@ class FaceGenerator:
                  truncation: float = 1.0, size: int | None = None, noise_mode: str = "const",
                  batch_size: int = 64, return_latents: bool = False) -> FaceGeneratorOutput:
         """Faces for `seeds`, or for `n` consecutive seeds from `seed` (random when None)."""
-        seeds = self._seeds(n, seed, seeds)
+        if self._onnx_faces is not None and not return_latents and noise_mode == "const":
+            faces = self._onnx_faces(n, seed, seeds, truncation, size, noise_mode, batch_size)
+            return FaceGeneratorOutput(faces.images, faces.recipes, faces.seeds)
+        seeds = pick_seeds(n, seed, seeds)
         check_truncation(truncation)
         if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}, got {batch_size!r}")
@@ -132,32 +142,10 @@ class FaceGenerator:
             images += to_pil(x, size)
         return images
 
-    def _seeds(self, n: int, seed: int | None, seeds: list[int] | None) -> list[int]:
-        if seeds is not None:
-            seeds = [int(s) for s in seeds]
-        else:
-            if not isinstance(n, int) or not 1 <= n <= MAX_FACES:
-                raise ValueError(f"n must be between 1 and {MAX_FACES}, got {n!r}")
-            if seed is None:
-                seed = int(np.random.SeedSequence().entropy % 2**31)
-            seeds = [int(seed) + i for i in range(n)]
-        if not 1 <= len(seeds) <= MAX_FACES:
-            raise ValueError(f"between 1 and {MAX_FACES} seeds are needed, got {len(seeds)}")
-        for s in seeds:
-            if not 0 <= s <= MAX_SEED:
-                raise ValueError(f"seed {s} is out of range (0 to 2**63-1)")
-        return seeds
-
     def recipe_base(self, noise_mode: str = "const", size: int | None = None) -> dict:
         """The fields every recipe made with this pipeline starts with (add kind, op and the rest)."""
         return base_recipe(self.model_info(), noise_mode, size or self.model.config.resolution, self.precision,
                            self.backend)
-
-
-def check_truncation(truncation: float) -> None:
-    if not isinstance(truncation, (int, float)) or not TRUNCATION_MIN <= truncation <= TRUNCATION_MAX:
-        raise ValueError(f"truncation must be a number between {TRUNCATION_MIN:g} and {TRUNCATION_MAX:g}, "
-                         f"got {truncation!r}")
 
 
 @renders("generate")

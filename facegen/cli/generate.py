@@ -47,8 +47,10 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=_bounded(int, MIN_SIZE, MAX_SIZE, "--size"), help="resize faces to N x N pixels")
     p.add_argument("--model", default="default", help="model file or bundled name (default, classic)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
-    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
-                   help="run the network with PyTorch or ONNX Runtime (pip install 'facegen[onnx]'; fp32)")
+    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                   help="onnx: ONNX Runtime without torch (pip install 'facegen[onnx]'; fp32), making the "
+                        "model's ONNX twin on first use; torch: PyTorch; auto (default): onnx when the "
+                        "model has a twin and ONNX Runtime is installed, else torch")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
 
 
@@ -65,20 +67,38 @@ def check_output_dir(out: Path):
         raise CLIError(f"{out}: the output folder is not writable")
 
 
-def run_generate(args) -> int:
+def face_maker(model: str, precision: str, backend: str):
+    """What turns seeds into faces for these options: the torch-free ONNX path when it can, else
+    the PyTorch pipeline (imported only then: it alone costs more than the whole ONNX path)."""
+    from . import CLIError
+
+    if backend == "onnx" and precision == "bf16":
+        raise CLIError("--backend onnx runs in fp32; drop --precision bf16")
+    if backend == "onnx" or (backend == "auto" and precision != "bf16"):
+        from ..onnx_faces import NoTwin, OnnxFaces
+
+        try:
+            return OnnxFaces.from_pretrained(model, make_twin=backend == "onnx")
+        except ImportError as e:
+            if backend == "onnx":
+                raise CLIError(f"--backend onnx: {e}") from None
+        except NoTwin:
+            pass  # auto: no twin yet; onnx: latents only torch draws, so torch maps them
     from ..pipeline import FaceGenerator
+
+    try:
+        return FaceGenerator.from_pretrained(model, precision=precision, backend="torch" if backend == "auto" else backend)
+    except ImportError as e:
+        raise CLIError(f"--backend {backend}: {e}") from None
+
+
+def run_generate(args) -> int:
     from ..provenance import save_image
     from . import CLIError
 
     out = Path(args.out)
     check_output_dir(out)
-    backend = getattr(args, "backend", "torch")
-    if backend == "onnx" and args.precision == "bf16":
-        raise CLIError("--backend onnx runs in fp32; drop --precision bf16")
-    try:
-        pipe = FaceGenerator.from_pretrained(args.model, precision=args.precision, backend=backend)
-    except ImportError as e:
-        raise CLIError(f"--backend {backend}: {e}") from None
+    pipe = face_maker(args.model, args.precision, getattr(args, "backend", "auto"))
     result = pipe(n=args.n, seed=args.seed, seeds=args.seeds, truncation=args.truncation, size=args.size)
     ext = args.format
     paths = [out / f"seed{s:06d}.{ext}" for s in result.seeds]

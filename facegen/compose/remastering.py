@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 from ..data.images import is_grey
 from ..explore.recipes import pack
-from ..pipeline import FaceGenerator, check_truncation
+from ..limits import check_truncation
+from ..pipeline import FaceGenerator
 from .align import DEFAULT_MIN_FACE, ComposeError, PhotoFace, crop_face, find_faces
 from .blend import is_toned, paste
 from .output import before_after

@@ -68,11 +68,11 @@ def _to_onnx_bytes(module: nn.Module, args: tuple, input_names: list[str], dynam
     return buf.getvalue()
 
 
-def _with_metadata(data: bytes, config) -> bytes:
+def _with_metadata(data: bytes, config, extra: dict | None = None) -> bytes:
     onnx = need("onnx", "onnx")
     proto = onnx.load_from_string(data)
     meta = {"facegen_config": json.dumps(config.to_dict()), "latent_distribution": config.latent_distribution,
-            "inputs": "z [batch, latent_dim], truncation scalar", "output": "image NCHW in [-1, 1]"}
+            "inputs": "z [batch, latent_dim], truncation scalar", "output": "image NCHW in [-1, 1]", **(extra or {})}
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -103,12 +103,12 @@ def _fold_constants(data: bytes) -> bytes:
     return proto.SerializeToString()
 
 
-def export_bytes(model) -> bytes:
+def export_bytes(model, extra_metadata: dict | None = None) -> bytes:
     """The ONNX file for `model` (z, truncation -> image), as bytes."""
     model = model.eval().float()
     z = torch.zeros(2, model.config.latent_dim)
     data = _to_onnx_bytes(_Exportable(model), (z, torch.tensor(1.0)), ["z", "truncation"], {"z": {0: "batch"}})
-    return _with_metadata(_fold_constants(data), model.config)
+    return _with_metadata(_fold_constants(data), model.config, extra_metadata)
 
 
 def synthesis_bytes(model) -> bytes:

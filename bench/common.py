@@ -24,9 +24,20 @@ def time_per_call(fn, min_seconds: float = 1.0, min_calls: int = 5, warmup: int 
     return statistics.median(samples)
 
 
+def cpu_model() -> str:
+    """lscpu's model name and the flags that decide bf16 speed (AMX, AVX-512 BF16)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    return f"{name} ({', '.join(f for f in ('amx_bf16', 'avx512_bf16', 'avx512f') if f in flags) or 'no AVX-512'})"
+
+
 def machine() -> dict:
     import torch
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+    return {"cpu_model": cpu_model(), "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "load_average_at_start": os.getloadavg()}

@@ -9,7 +9,7 @@ import torch
 
 from facegen import Generator
 from facegen.modelfile import CONFIG_KEY, ModelFileError, load_generator, read_header
-from facegen.models import build_generator
+from facegen.models import GeneratorConfig, build_generator
 
 from conftest import tiny_config
 
@@ -175,3 +175,41 @@ def test_bundled_models_load():
         assert model.config.resolution >= 64
     assert Generator.from_pretrained("classic").config.latent_distribution == "uniform01"
     assert Generator.from_pretrained("default").config.architecture == "style"
+
+
+@pytest.mark.parametrize("config", [
+    tiny_config("style", 32), tiny_config("dcgan", 32), tiny_config("style", 64), tiny_config("dcgan", 64),
+    GeneratorConfig(architecture="style", resolution=128, channels=[256, 256, 128, 64, 32, 16]),
+    GeneratorConfig(architecture="style", resolution=32, latent_dim=512, w_dim=16, channels=[8, 8, 8, 8]),
+    GeneratorConfig(architecture="dcgan", resolution=64, latent_dim=100, channels=[512, 256, 128, 64]),
+    GeneratorConfig(architecture="dcgan", resolution=32, latent_dim=1000, channels=[4, 4, 4]),
+], ids=lambda c: f"{c.architecture}{c.resolution}-{c.latent_dim}-{max(c.channels)}")
+def test_parameter_bound_exceeds_what_the_model_holds(config):
+    # The loader builds a model for real when this bound says it is small: it must never undercount.
+    held = sum(t.numel() for t in build_generator(config).state_dict().values())
+    assert held < config.parameter_bound()
+
+
+@pytest.mark.parametrize("name", ["default", "default64", "classic"])
+def test_bundled_models_are_built_without_the_meta_device(name):
+    import facegen.models.file as model_file
+
+    _, config = read_header(model_file.resolve(name))
+    assert config.parameter_bound() * 4 <= model_file.DIRECT_BUILD_BYTES
+
+
+def test_a_config_declaring_a_huge_model_is_checked_without_building_it(tmp_path, monkeypatch):
+    import facegen.models.file as model_file
+
+    small = tmp_path / "small.safetensors"
+    build_generator(tiny_config("style", 32)).save_pretrained(small)
+    monkeypatch.setattr(model_file, "DIRECT_BUILD_BYTES", 0)  # every config now counts as huge
+    devices = []
+
+    def recording_build(config):
+        devices.append(torch.get_default_device().type)
+        return build_generator(config)
+
+    monkeypatch.setattr(model_file, "build_generator", recording_build)
+    assert load_generator(small).config.resolution == 32
+    assert devices == ["meta", "cpu"]  # shapes checked on the meta device, then built for real

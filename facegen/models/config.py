@@ -58,6 +58,14 @@ class GeneratorConfig:
         """E[z] of the latent distribution (each coordinate)."""
         return 0.5 if self.latent_distribution == "uniform01" else 0.0
 
+    def parameter_bound(self) -> int:
+        """More values than a generator of this config holds, counted from its widths alone: every
+        layer of either architecture maps between two of them with at most a 4x4 kernel, plus a
+        style affine and a fixed noise image. Lets a loader size a model before building it."""
+        widest = max(self.latent_dim, self.w_dim, *self.channels)
+        layers = 3 * len(self.channels) + self.mapping_layers + 4
+        return layers * (17 * widest * widest + widest + self.resolution**2)
+
     @property
     def resolutions(self) -> list[int]:
         return [4 * 2**i for i in range(len(self.channels))]

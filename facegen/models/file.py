@@ -20,6 +20,7 @@ from .config import ConfigError, GeneratorConfig
 
 MAX_FILE_BYTES = 2 * 1024**3
 MAX_HEADER_BYTES = 16 * 1024**2
+DIRECT_BUILD_BYTES = 1024**3  # a config bounded below this is built for real before its check
 CONFIG_KEY = "facegen_config"
 ITEMSIZE = {"F32": 4, "F16": 2, "BF16": 2}
 # default: the style model at 128x128; default64: the style model it was grown from (4x cheaper
@@ -140,10 +141,16 @@ def load_generator(name_or_path: str | Path):
 
     path = resolve(name_or_path)
     table, config = read_header(path)  # refuses a huge or hostile file before any tensor is read
-    # The config's tensor shapes, on the meta device: a header may declare a model of many GB, and
-    # it must be compared with the file before any memory is spent on it.
-    with torch.device("meta"):
-        expected = build_generator(config).state_dict()
+    # A header may declare a model of many GB, and it must be compared with the file before that
+    # memory is spent: such a config's shapes come from the meta device. A model that is surely
+    # small is built at once: ops on meta tensors import torch's compiler (over 1 s of start-up).
+    model = None
+    if config.parameter_bound() * 4 <= DIRECT_BUILD_BYTES:
+        model = build_generator(config)
+        expected = model.state_dict()
+    else:
+        with torch.device("meta"):
+            expected = build_generator(config).state_dict()
     missing = sorted(set(expected) - set(table))
     extra = sorted(set(table) - set(expected))
     if missing or extra:
@@ -165,7 +172,7 @@ def load_generator(name_or_path: str | Path):
     for name, t in tensors.items():
         if not torch.isfinite(t).all():
             raise ModelFileError(path, f"tensor {name!r} holds NaN or infinite values")
-    model = build_generator(config)
+    model = model or build_generator(config)
     model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
     model.eval().requires_grad_(False)
     model.sha256 = file_sha256(path)

@@ -23,8 +23,9 @@ MAX_HEADER_BYTES = 16 * 1024**2
 DIRECT_BUILD_BYTES = 1024**3  # a config bounded below this is built for real before its check
 CONFIG_KEY = "facegen_config"
 ITEMSIZE = {"F32": 4, "F16": 2, "BF16": 2}
-# default: the style model at 128x128; default64: the style model it was grown from (4x cheaper
-# to run); classic: the DCGAN the classic Keras script can use.
+# default: the style model facegen makes faces with unless told otherwise (64x64 until a 128-px
+# one beats it: docs/generating.md); default64: the 64-px style model under a name that stays when
+# the default changes; classic: the DCGAN the classic Keras script can use.
 BUNDLED = ("default", "default64", "classic")
 
 

@@ -16,7 +16,7 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from facegen.cli import main
 from facegen.data.dataset import load_dataset
-from facegen.finetune import FinetuneOptions, finetune
+from facegen.finetune import FinetuneError, FinetuneOptions, finetune
 from facegen.modelfile import load_generator
 from facegen.training.checkpoint import list_checkpoints
 from facegen.training.data import TrainingError
@@ -179,8 +179,11 @@ class ScriptedMeter:
         self.calls = 0
 
     def __call__(self, generator):
-        kid, flagged = self.script[min(self.calls, len(self.script) - 1)]
+        step = self.script[min(self.calls, len(self.script) - 1)]
         self.calls += 1
+        if step == "kill":
+            raise SystemExit("killed while measuring")  # the process dies: nothing after this runs
+        kid, flagged = step
         return {"kid": kid, "kid_std": 0.0, "memorised": 0.5 if flagged else 0.0, "memorised_count": 0,
                 "memorised_threshold": 1.0, "nearest_distance": 2.0, "flagged": flagged, "seconds": 0.0}
 
@@ -260,6 +263,45 @@ def test_finetune_stops_when_kid_stops_improving_and_keeps_the_best_snapshot(tmp
     assert summary["notes"] == []
 
 
+def test_a_killed_finetune_continues_where_it_stopped_and_ends_as_an_uninterrupted_one(
+        tmp_path, tiny_model_file, monkeypatch):
+    torch.set_num_threads(1)
+    folder, model = portraits(tmp_path / "me"), str(tiny_model_file())
+    options = dict(init=model, kimg=0.096, eval_kimg=0.032, batch=8, min_heldout=4, workers=1,
+                   near_duplicates=-1, precision="fp32", progress=False)
+    scripted(monkeypatch, [(5.0, False), (3.0, False), (4.0, False), (6.0, False)])
+    whole = finetune(FinetuneOptions(str(folder), str(tmp_path / "whole"), **options), tell=lambda text: None)
+    assert [r["step"] for r in whole["evaluations"]] == [0, 4, 8, 12]
+
+    run = tmp_path / "run"
+    scripted(monkeypatch, [(5.0, False), (3.0, False), "kill"])
+    with pytest.raises(SystemExit):
+        finetune(FinetuneOptions(str(folder), str(run), **options), tell=lambda text: None)
+    assert (run / "training" / "checkpoints" / "step-000000008.safetensors").is_file()
+    lines = []
+    scripted(monkeypatch, [(6.0, False)])
+    summary = finetune(FinetuneOptions(str(folder), str(run), **options), tell=lines.append)
+    assert any(line.startswith(f"continuing the fine-tune in {run}: 2 measurement(s)") for line in lines)
+    assert not any(line.startswith("preparing") for line in lines)  # the prepared faces are taken up again
+    # The measurements before the kill stand (the one it cut short is gone), and so does the best.
+    assert [r["step"] for r in summary["evaluations"]] == [0, 4, 12] and summary["best"]["step"] == 4
+    assert summary["stopped"] == "0.096 kimg reached"
+    a, b = ema_at(tmp_path / "whole", 12), ema_at(run, 12)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the trainer resumed bit for bit
+    kept = load_generator(run / "model.safetensors").state_dict()
+    assert all(torch.equal(v, kept[k]) for k, v in ema_at(run, 4).items())
+
+    with pytest.raises(FinetuneError, match="is finished"):
+        finetune(FinetuneOptions(str(folder), str(run), **options), tell=lambda text: None)
+    with pytest.raises(FinetuneError, match=r"other options \(lr: None -> 0.002\)"):
+        finetune(FinetuneOptions(str(folder), str(tmp_path / "whole"), **dict(options, lr=0.002)),
+                 tell=lambda text: None)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with pytest.raises(FinetuneError, match="mine: already exists and is not a fine-tune's folder"):
+        finetune(FinetuneOptions(str(folder), str(tmp_path / "mine"), **options), tell=lambda text: None)
+
+
 def test_the_memorisation_guard_flags_training_images_scored_as_samples():
     from facegen.finetune.quality import near_copies
 
@@ -315,7 +357,7 @@ def test_bad_folders_are_named_in_a_clear_error(tmp_path, tiny_model_file, capsy
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "notes.txt").write_text("mine")
     assert main(["finetune", str(few), "--out", str(tmp_path / "used"), *FAST]) == 2
-    assert "used: already exists and is not empty" in capsys.readouterr().err
+    assert "used: already exists and is not a fine-tune's folder" in capsys.readouterr().err
 
 
 def test_a_trainer_deadline_ends_the_run_as_if_done(first_run, tmp_path):

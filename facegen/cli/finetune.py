@@ -14,7 +14,8 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
                      "faces. The best snapshot is RUN/model.safetensors.")
     p.add_argument("folder", metavar="FOLDER",
                    help="photos or artworks with faces (searched recursively; never modified)")
-    p.add_argument("--out", required=True, metavar="RUN", help="a new folder for the run and its model")
+    p.add_argument("--out", required=True, metavar="RUN",
+                   help="a new folder for the run and its model; an earlier run's folder continues that run")
     p.add_argument("--init", default="default", metavar="MODEL",
                    help="the model to start from: a bundled name (default, classic) or a model file (default: default)")
     p.add_argument("--minutes", type=_bounded(float, 0.1, 10_000, "--minutes"), default=60.0,

@@ -88,6 +88,18 @@ def prepare_folder(folder: str | Path, run: Path, size: int, seed: int = 0, shar
     return Split(run / "dataset", run / "train", run / "heldout", len(train), len(heldout), report)
 
 
+def reuse_split(run: Path) -> Split | None:
+    """The faces an earlier part of this fine-tune prepared, when every part of them was written."""
+    import json
+
+    try:
+        train, heldout = load_dataset(run / "train"), load_dataset(run / "heldout")
+        report = json.loads((run / "dataset" / "report.json").read_text())
+    except (OSError, ValueError):
+        return None  # killed while preparing: prepare again
+    return Split(run / "dataset", run / "train", run / "heldout", len(train), len(heldout), report)
+
+
 def _subset(ds, rows: np.ndarray, out: Path, name: str) -> None:
     items = ds.meta.get("items", [])
     with DatasetWriter(out, ds.size) as writer:

@@ -18,13 +18,21 @@
                            minutes), log.jsonl, losses.png, model.safetensors (the last snapshot)
       evaluations.jsonl    one row per evaluation
       model.safetensors    the best snapshot
+      options.json         the options it was started with (what a re-run must repeat)
       finetune.json        the options, the split, every evaluation, the best, why it stopped
+
+Re-running the same command on the same RUN continues a fine-tune that was killed, interrupted
+or ran out of time (a larger --minutes gives it more): the prepared faces, the trainer's newest
+checkpoint and every measurement so far are taken up again, and the time already spent (up to
+the last measurement) counts against --minutes. A run that stopped because KID stopped improving
+or because samples began copying is finished, and says so.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +44,7 @@ from ..training.loop import Trainer
 from ..training.options import TrainOptions
 from ..training.start import load_start
 from .directions import carry_directions
-from .folder import HELDOUT_SHARE, MIN_HELDOUT, FinetuneError, prepare_folder
+from .folder import HELDOUT_SHARE, MIN_HELDOUT, FinetuneError, prepare_folder, reuse_split
 from .quality import EVAL_SAMPLES, MEMORISED_LIMIT, QualityMeter
 
 
@@ -68,16 +76,33 @@ class FinetuneOptions:
     train: dict = field(default_factory=dict)  # more TrainOptions fields (shape for a scratch run)
 
 
+# Options a re-run may change: they steer the command, not what is trained.
+STEERING = ("minutes", "patience", "workers", "progress")
+# Why a run stopped, when re-running it can take it further (for a spent budget: with more --minutes).
+UNFINISHED = ("interrupted", "time budget spent")
+
+
 class Keeper:
     """Measures snapshots, keeps the best as RUN/model.safetensors, and tells the trainer when to stop."""
 
-    def __init__(self, run: Path, meter, opts: FinetuneOptions, t0: float, deadline: float, say):
+    def __init__(self, run: Path, meter, opts: FinetuneOptions, t0: float, deadline: float, say,
+                 rows: list[dict] | None = None):
         self.run, self.meter, self.opts, self.t0, self.deadline, self.say = run, meter, opts, t0, deadline, say
         self.rows: list[dict] = []
         self.best: dict | None = None
         self.stale = 0
         self.copying: dict | None = None  # the first evaluation over the near-copy limit
         self.model = run / "model.safetensors"
+        for row in rows or []:  # an earlier part of this run, resumed: its verdicts stand
+            self.rows.append(row)
+            if self.copying is not None:
+                continue
+            if self.opts.guard and row["flagged"]:
+                self.copying = row
+            elif self.best is None or row["kid"] < self.best["kid"]:
+                self.best, self.stale = row, 0
+            else:
+                self.stale += 1
 
     @property
     def last_step(self) -> int | None:
@@ -128,13 +153,55 @@ def _print(text: str) -> None:
     print(text, flush=True)
 
 
+def _earlier_part(run: Path, opts: FinetuneOptions) -> list[dict] | None:
+    """The measurements of the fine-tune RUN holds, when this command continues it; None for a new run."""
+    if not run.exists() or (run.is_dir() and not any(run.iterdir())):
+        return None
+    saved_path = run / "options.json"
+    if not run.is_dir() or not saved_path.is_file():
+        raise FinetuneError(f"{run}: already exists and is not a fine-tune's folder; give a new --out")
+    try:
+        saved = json.loads(saved_path.read_text())
+    except (OSError, ValueError) as e:
+        raise FinetuneError(f"{saved_path}: unreadable ({e}); give a new --out") from None
+    now = dataclasses.asdict(opts)
+    changed = [f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in now if k not in STEERING and saved.get(k) != now[k]]
+    if changed:
+        raise FinetuneError(f"{run}: a fine-tune started with other options ({'; '.join(changed)}); repeat them to "
+                            f"continue it (only {', '.join('--' + k for k in STEERING[:2])} may change), or give a new --out")
+    done = run / "finetune.json"
+    if done.is_file():
+        summary = json.loads(done.read_text())
+        stopped = summary.get("stopped", "")
+        if stopped not in UNFINISHED:
+            raise FinetuneError(f"{run}: this fine-tune is finished ({stopped}); its model is {summary.get('model')}")
+        if stopped == "time budget spent" and opts.minutes <= saved.get("minutes", 0):
+            raise FinetuneError(f"{run}: this fine-tune spent its {saved.get('minutes'):g} minutes; give a larger "
+                                f"--minutes to continue it")
+    log = run / "evaluations.jsonl"
+    lines = log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            break  # a line cut short by a kill: what follows it was never written
+    return rows
+
+
+def _write_options(run: Path, opts: FinetuneOptions) -> None:
+    write_bytes(run / "options.json", (json.dumps(dataclasses.asdict(opts), indent=1) + "\n").encode(), overwrite=True)
+
+
 def finetune(opts: FinetuneOptions, tell=_print) -> dict:
-    """Run a fine-tune as `opts` says; returns the summary also written to RUN/finetune.json."""
-    t0 = time.monotonic()
-    deadline = t0 + opts.minutes * 60
+    """Run a fine-tune as `opts` says, or continue the one in `opts.out`; returns the summary also
+    written to RUN/finetune.json."""
     run = Path(opts.out)
-    if run.exists() and (not run.is_dir() or any(run.iterdir())):
-        raise FinetuneError(f"{run}: already exists and is not empty; give a new --out (a fine-tune starts afresh)")
+    earlier = _earlier_part(run, opts)
+    # The time already spent (up to the last measurement) counts against the budget.
+    spent = max((r["minutes"] for r in earlier or []), default=0.0)
+    t0 = time.monotonic() - 60 * spent
+    deadline = t0 + opts.minutes * 60
     checks = [(opts.minutes > 0, f"--minutes must be positive, got {opts.minutes}"),
               (opts.patience >= 1, f"--patience must be at least 1, got {opts.patience}"),
               (opts.eval_samples >= 2, f"--eval-samples must be at least 2, got {opts.eval_samples}"),
@@ -156,13 +223,23 @@ def finetune(opts: FinetuneOptions, tell=_print) -> dict:
     arch = source.architecture if source else opts.train.get("arch") or "style"
     lr = opts.lr or (0.001 if arch == "style" else 0.0002)
 
-    run.mkdir(parents=True, exist_ok=True)
-    tell(f"preparing {opts.folder} at {size}x{size} ...")
-    from ..data.dedupe import DEFAULT_THRESHOLD
+    if earlier is None:
+        run.mkdir(parents=True, exist_ok=True)
+        _write_options(run, opts)
+    else:
+        _write_options(run, opts)  # a changed --minutes or --patience is what the next re-run repeats
+        tell(f"continuing the fine-tune in {run}: {len(earlier)} measurement(s) so far, {spent:.1f} of "
+             f"{opts.minutes:g} min spent")
+    split = reuse_split(run) if earlier is not None else None
+    if split is None:
+        for part in ("dataset", "train", "heldout"):  # what a kill while preparing left: made again
+            shutil.rmtree(run / part, ignore_errors=True)
+        tell(f"preparing {opts.folder} at {size}x{size} ...")
+        from ..data.dedupe import DEFAULT_THRESHOLD
 
-    near = DEFAULT_THRESHOLD if opts.near_duplicates is None else opts.near_duplicates
-    split = prepare_folder(opts.folder, run, size, opts.seed, opts.heldout_share, opts.min_heldout, opts.workers,
-                           opts.progress, near)
+        near = DEFAULT_THRESHOLD if opts.near_duplicates is None else opts.near_duplicates
+        split = prepare_folder(opts.folder, run, size, opts.seed, opts.heldout_share, opts.min_heldout,
+                               opts.workers, opts.progress, near)
     skipped = sum(split.report["skipped"].values())
     tell(f"{split.n_train + split.n_heldout} faces from {split.report['files_with_faces']} of "
          f"{split.report['files']} files ({skipped} skipped: {run / 'dataset' / 'report.json'}); "
@@ -187,9 +264,15 @@ def finetune(opts: FinetuneOptions, tell=_print) -> dict:
          f"per evaluation")
     meter = QualityMeter(split.train, split.heldout, size, opts.eval_samples, opts.seed, opts.memorised_limit,
                          cache_dir=run / "features")
-    keeper = Keeper(run, meter, opts, t0, deadline, tell)
-    tell(f"the starting model ({opts.init or 'random weights'}):")
-    keeper(trainer)
+    keeper = Keeper(run, meter, opts, t0, deadline, tell, earlier)
+    if keeper.rows:
+        trainer.deadline = deadline - keeper.rows[-1]["seconds"] - 5  # room for a last measurement
+        if keeper.best is not None:
+            tell(f"best so far: KID x1000 {1000 * keeper.best['kid']:.2f} at {keeper.best['kimg']:.1f} kimg "
+                 f"-> {keeper.model}")
+    else:
+        tell(f"the starting model ({opts.init or 'random weights'}):")
+        keeper(trainer)
     trainer.on_snapshot = keeper
     frozen = f"mapping network and first {freeze_g} G block(s) fixed, " if freeze_g else ""
     left = max(0.0, deadline - time.monotonic()) / 60

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.profiler import record_function as phase
 
 from ..imaging import make_grid, to_pil
 from ..models import build_generator
@@ -251,41 +252,54 @@ class Trainer:
         return self.G.synthesis(ws, noise_mode="random", generator=g)
 
     def train_step(self) -> dict:
+        # Each phase is named for torch.profiler (bench/profile_train.py); unprofiled, a name costs ~1 us.
         o, s, rank, dev = self.opts, self.step, self.dist.rank, self.device
         rng = {k: stream(o.seed, s, rank, k, dev) for k in ("data", "latent", "aug_d", "aug_g")}
-        real = self.sampler.batch(s, dev, flip=rng["data"] if o.mirror else None)
+        with phase("data"):
+            real = self.sampler.batch(s, dev, flip=rng["data"] if o.mirror else None)
         r1_step = o.arch == "style" and o.r1_gamma > 0 and s % o.r1_every == 0
 
-        with self.autocast():
+        with phase("G forward"), self.autocast():
             fake = self._generate(rng["latent"])
         self.D.requires_grad_(True)
         if r1_step:
             real.requires_grad_(True)
         with self.autocast():
+            with phase("augment"):
+                both = diff_augment(torch.cat([real, fake.detach()]), self.augment_p, rng["aug_d"])
             # Reals and fakes go through D separately: minibatch-std and BatchNorm must not mix them.
-            both = diff_augment(torch.cat([real, fake.detach()]), self.augment_p, rng["aug_d"])
-            real_logits, fake_logits = self.D(both[:len(real)]), self.D(both[len(real):])
+            with phase("D forward"):
+                real_logits, fake_logits = self.D(both[:len(real)]), self.D(both[len(real):])
         loss_d = losses.d_loss(o.arch, real_logits, fake_logits)
         stats = {"loss_D": loss_d.detach()}
         if r1_step:
-            r1 = losses.r1_penalty(real_logits, real)
+            with phase("R1 gradient"):
+                r1 = losses.r1_penalty(real_logits, real)
             loss_d = loss_d + r1 * (o.r1_gamma / 2 * o.r1_every)
             stats["r1"] = r1.detach()
         self.opt_D.zero_grad(set_to_none=True)
-        loss_d.backward()
-        dd.average_gradients(self.dist, list(self.D.parameters()))
-        self.opt_D.step()
+        with phase("D backward"):  # on an R1 step, also the double backward of R1's gradient
+            loss_d.backward()
+            dd.average_gradients(self.dist, list(self.D.parameters()))
+        with phase("D optimiser"):
+            self.opt_D.step()
 
         self.D.requires_grad_(False)
         with self.autocast():
-            fake_logits = self.D(diff_augment(fake, self.augment_p, rng["aug_g"]))
+            with phase("augment"):
+                seen = diff_augment(fake, self.augment_p, rng["aug_g"])
+            with phase("D forward (G step)"):
+                fake_logits = self.D(seen)
         loss_g = losses.g_loss(o.arch, fake_logits)
         stats["loss_G"] = loss_g.detach()
         self.opt_G.zero_grad(set_to_none=True)
-        loss_g.backward()
-        dd.average_gradients(self.dist, list(self.G.parameters()))
-        self.opt_G.step()
-        self.update_ema()
+        with phase("G backward"):  # through D into G
+            loss_g.backward()
+            dd.average_gradients(self.dist, list(self.G.parameters()))
+        with phase("G optimiser"):
+            self.opt_G.step()
+        with phase("EMA"):
+            self.update_ema()
         self.step += 1
         return stats
 

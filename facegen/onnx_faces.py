@@ -1,8 +1,8 @@
 """Seeds -> faces with ONNX Runtime and numpy alone: `facegen generate`'s fast path, which never imports torch.
 
 A model file's ONNX twin (z, truncation -> image; interop/onnx_export.py) is written once, by the
-first `facegen generate --backend onnx`, beside the model (`default.safetensors` -> `default.onnx`),
-or under $XDG_CACHE_HOME/facegen/onnx/ when that folder is not writable. The twin records the
+first `facegen generate --backend onnx`, beside the model (`default.safetensors` ->
+`default.twin.onnx`; a file there that is not a twin is never replaced), or under $XDG_CACHE_HOME/facegen/onnx/ when that folder is not writable. The twin records the
 SHA-256 of the model file it was made from, and a twin whose hash does not match the file (the
 model was replaced or retrained, the twin damaged) is never used. Seeds become latents as torch
 draws them (seeds.py), so a seed makes the same face on both paths, up to ONNX Runtime's rounding.
@@ -43,7 +43,18 @@ def cache_dir() -> Path:
 
 def twin_paths(model_path: Path, sha256: str) -> list[Path]:
     """Where a model's twin may lie, in the order they are tried: beside it, then the user's cache."""
-    return [Path(model_path).with_suffix(".onnx"), cache_dir() / f"{sha256}.onnx"]
+    model_path = Path(model_path)
+    return [model_path.with_name(model_path.stem + ".twin.onnx"), cache_dir() / f"{sha256}.onnx"]
+
+
+def _is_twin(path: Path) -> bool:
+    """Whether the file at `path` is a twin (of any model): the only kind write_twin may replace."""
+    try:
+        return TWIN_SHA_KEY in _session(path, 1).get_modelmeta().custom_metadata_map
+    except ImportError:
+        raise
+    except Exception:  # not ONNX, or damaged: not known to be a twin, so left alone
+        return False
 
 
 def _session(source, threads: int | None):
@@ -83,6 +94,9 @@ def write_twin(model_path: Path, sha256: str) -> Path:
     data = export_bytes(load_generator(model_path), {TWIN_SHA_KEY: sha256})
     tried = []
     for path in twin_paths(model_path, sha256):
+        if path.exists() and not _is_twin(path):
+            tried.append(f"{path} (a file facegen did not write)")
+            continue
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_bytes(path, data, overwrite=True)

@@ -72,13 +72,17 @@ def test_a_twin_made_from_another_file_is_never_used(tmp_path, tiny_model_file):
     assert twin.session.get_modelmeta().custom_metadata_map[TWIN_SHA_KEY] == twin.model_info["sha256"]
 
 
-def test_a_damaged_twin_is_made_again(tmp_path, tiny_model_file):
+def test_a_file_in_the_twins_place_is_never_used_nor_replaced(tmp_path, tiny_model_file, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     model = tiny_model_file("style", 32)
-    twin_paths(model, "")[0].write_bytes(b"not an onnx file")
+    beside = twin_paths(model, "")[0]
+    beside.write_bytes(b"not an onnx file")  # damaged, or someone else's
     with pytest.raises(NoTwin):
         OnnxFaces.from_pretrained(model)
     _generate(model, tmp_path / "a", "--backend", "onnx")
-    assert OnnxFaces.from_pretrained(model).session is not None
+    faces = OnnxFaces.from_pretrained(model)
+    assert beside.read_bytes() == b"not an onnx file"
+    assert (tmp_path / "cache" / "facegen" / "onnx" / f"{faces.model_info['sha256']}.onnx").is_file()
 
 
 def test_twin_goes_to_the_cache_when_the_models_folder_refuses_it(tmp_path, tiny_model_file, monkeypatch):

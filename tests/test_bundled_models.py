@@ -8,12 +8,13 @@ from PIL import Image
 
 from facegen import FaceGenerator
 from facegen.imaging import make_grid
+from facegen.models.file import BUNDLED
 
 DATA = Path(__file__).parent / "data"
 EXPECTED = json.loads((DATA / "bundled_models.json").read_text())
 
 
-@pytest.mark.parametrize("name", ["default", "default64", "classic"])
+@pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_model_is_the_recorded_one(name):
     want = EXPECTED[name]
     pipe = FaceGenerator.from_pretrained(name, precision="fp32")
@@ -37,7 +38,7 @@ def test_bundled_models_fit_the_size_budget():
     assert total <= 30 * 1024**2
 
 
-@pytest.mark.parametrize("name", ["default", "default64", "classic"])
+@pytest.mark.parametrize("name", BUNDLED)
 def test_a_face_detector_finds_a_face_in_most_samples(name):
     from facegen.metrics.faces import FaceCounter
 

@@ -8,7 +8,7 @@ import safetensors.torch
 import torch
 
 from facegen import Generator
-from facegen.modelfile import CONFIG_KEY, ModelFileError, load_generator, read_header
+from facegen.modelfile import BUNDLED, CONFIG_KEY, ModelFileError, load_generator, read_header
 from facegen.models import GeneratorConfig, build_generator
 
 from conftest import tiny_config
@@ -190,7 +190,7 @@ def test_parameter_bound_exceeds_what_the_model_holds(config):
     assert held < config.parameter_bound()
 
 
-@pytest.mark.parametrize("name", ["default", "default64", "classic"])
+@pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_models_are_built_without_the_meta_device(name):
     import facegen.models.file as model_file
 

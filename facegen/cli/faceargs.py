@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 from ..limits import MAX_SIZE, MIN_SIZE, TRUNCATION_MAX, TRUNCATION_MIN
+from ..models.file import BUNDLED_NAMES
 from .generate import _bounded
 
 FACE_HELP = "a seed (42 or seed:42), 'avg', a latent file (.npz/.npy; z:FILE or w:FILE) or an image facegen made"
@@ -19,7 +20,7 @@ def allow_negative_ranges(p: argparse.ArgumentParser) -> None:
 
 
 def add_model_arguments(p: argparse.ArgumentParser, truncation: bool = True) -> None:
-    p.add_argument("--model", default="default", help="model file or bundled name (default, classic)")
+    p.add_argument("--model", default="default", help=f"model file or bundled name ({BUNDLED_NAMES})")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     if truncation:
         p.add_argument("--truncation", type=_bounded(float, TRUNCATION_MIN, TRUNCATION_MAX, "--truncation"), default=1.0,

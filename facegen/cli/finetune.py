@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..models.file import BUNDLED_NAMES
 from .generate import _bounded
 
 
@@ -17,7 +18,7 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="RUN",
                    help="a new folder for the run and its model; an earlier run's folder continues that run")
     p.add_argument("--init", default="default", metavar="MODEL",
-                   help="the model to start from: a bundled name (default, classic) or a model file (default: default)")
+                   help=f"the model to start from: a bundled name ({BUNDLED_NAMES}) or a model file (default: default)")
     p.add_argument("--minutes", type=_bounded(float, 0.1, 10_000, "--minutes"), default=60.0,
                    help="wall-clock budget for the whole command, preparation and measuring included (default 60)")
     p.add_argument("--kimg", type=_bounded(float, 1e-3, 1e6, "--kimg"), default=1000.0,

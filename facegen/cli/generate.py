@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from ..limits import MAX_FACES, MAX_SEED, MAX_SIZE, MIN_SIZE, TRUNCATION_MAX, TRUNCATION_MIN
+from ..models.file import BUNDLED_NAMES
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -45,7 +46,7 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("png", "jpg"), default="png")
     p.add_argument("--quality", type=_bounded(int, 1, 100, "--quality"), default=95, help="JPEG quality")
     p.add_argument("--size", type=_bounded(int, MIN_SIZE, MAX_SIZE, "--size"), help="resize faces to N x N pixels")
-    p.add_argument("--model", default="default", help="model file or bundled name (default, classic)")
+    p.add_argument("--model", default="default", help=f"model file or bundled name ({BUNDLED_NAMES})")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                    help="onnx: ONNX Runtime without torch (pip install 'facegen[onnx]'; fp32), making the "

@@ -5,9 +5,11 @@ import argparse
 import json
 from pathlib import Path
 
+from ..models.file import BUNDLED_NAMES
+
 
 def add_info_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", help="an image made by facegen, or a .safetensors model (or a bundled name: 'default', 'default64', 'classic')")
+    p.add_argument("path", help=f"an image made by facegen, or a .safetensors model (or a bundled name: {BUNDLED_NAMES})")
 
 
 def run_info(args) -> int:

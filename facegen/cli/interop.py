@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 
 from ..limits import TRUNCATION_MAX, TRUNCATION_MIN
+from ..models.file import BUNDLED_NAMES
 
 FORMATS = ("onnx", "keras-h5")
 
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="model file or bundled name (default, classic)")
+    p.add_argument("model", help=f"model file or bundled name ({BUNDLED_NAMES})")
     p.add_argument("--format", choices=FORMATS, required=True,
                    help="onnx: z and truncation in, NCHW image out; keras-h5: dcgan models, for the classic script")
     p.add_argument("--out", required=True, help="file to write (.onnx, or .h5 for keras-h5)")

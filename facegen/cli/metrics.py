@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 from ..limits import TRUNCATION_MAX, TRUNCATION_MIN
+from ..models.file import BUNDLED_NAMES
 from .generate import _bounded, check_output_dir
 
 
 def add_metrics_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="model file or bundled name (default, classic)")
+    p.add_argument("model", help=f"model file or bundled name ({BUNDLED_NAMES})")
     p.add_argument("--real", required=True, metavar="DIR",
                    help="real photos: a folder of images (searched recursively) or a prepared dataset")
     p.add_argument("--num", type=_bounded(int, 4, 50_000, "--num"), default=5000,

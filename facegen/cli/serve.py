@@ -6,13 +6,14 @@ import os
 import socket
 
 from ..limits import SERVER_MAX_FACES, SERVER_MAX_FRAMES, SERVER_QUEUE_DEPTH
+from ..models.file import BUNDLED_NAMES
 
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; any other needs --token)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0 picks a free one)")
-    p.add_argument("--model", default="default", help="model file or bundled name (default, classic)")
+    p.add_argument("--model", default="default", help=f"model file or bundled name ({BUNDLED_NAMES})")
     p.add_argument("--token", default=os.environ.get("FACEGEN_TOKEN") or None,
                    help="access token required on every request (default: $FACEGEN_TOKEN)")
     p.add_argument("--directions", default="auto", metavar="FILE|auto|none",

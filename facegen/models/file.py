@@ -27,6 +27,7 @@ ITEMSIZE = {"F32": 4, "F16": 2, "BF16": 2}
 # one beats it: docs/generating.md); default64: the 64-px style model under a name that stays when
 # the default changes; classic: the DCGAN the classic Keras script can use.
 BUNDLED = ("default", "default64", "classic")
+BUNDLED_NAMES = ", ".join(BUNDLED)  # for help texts
 
 
 class ModelFileError(ValueError):

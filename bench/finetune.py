@@ -284,7 +284,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=60.0, help="budget of each fine-tune and scratch run (default 60)")
     p.add_argument("--domains", default=",".join(DOMAINS), help=f"comma-separated, of {', '.join(DOMAINS)}")
     p.add_argument("--num", type=int, default=1000, help="samples per model for the final KID (default 1000)")
-    p.add_argument("--eval-kimg", type=float, default=10.0, help="finetune's --eval-kimg (default 10)")
+    p.add_argument("--eval-kimg", type=float, default=5.0, help="finetune's --eval-kimg (default 5)")
     p.add_argument("--eval-samples", type=int, default=200, help="finetune's --eval-samples (default 200)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)

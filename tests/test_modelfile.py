@@ -1,4 +1,5 @@
 """The model file: round trips, and every bad file refused with a message naming it."""
+import dataclasses
 import json
 import pickle
 import struct
@@ -188,6 +189,14 @@ def test_parameter_bound_exceeds_what_the_model_holds(config):
     # The loader builds a model for real when this bound says it is small: it must never undercount.
     held = sum(t.numel() for t in build_generator(config).state_dict().values())
     assert held < config.parameter_bound()
+
+
+def test_parameter_bound_ignores_what_a_dcgan_does_not_use():
+    # A dcgan's config is not checked for w_dim or mapping_layers, so they may hold anything (found by
+    # tests/test_fuzz_files.py): the bound must not read them.
+    config = dataclasses.replace(tiny_config("dcgan", 32), w_dim=[1, 2], mapping_layers="x")
+    config.validate()
+    assert config.parameter_bound() > sum(t.numel() for t in build_generator(tiny_config("dcgan", 32)).state_dict().values())
 
 
 @pytest.mark.parametrize("name", BUNDLED)

@@ -62,8 +62,9 @@ class GeneratorConfig:
         """More values than a generator of this config holds, counted from its widths alone: every
         layer of either architecture maps between two of them with at most a 4x4 kernel, plus a
         style affine and a fixed noise image. Lets a loader size a model before building it."""
-        widest = max(self.latent_dim, self.w_dim, *self.channels)
-        layers = 3 * len(self.channels) + self.mapping_layers + 4
+        style = self.architecture == "style"  # a dcgan's w_dim and mapping_layers are unused and unchecked
+        widest = max(self.latent_dim, *self.channels, *([self.w_dim] if style else []))
+        layers = 3 * len(self.channels) + (self.mapping_layers if style else 0) + 4
         return layers * (17 * widest * widest + widest + self.resolution**2)
 
     @property

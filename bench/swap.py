@@ -12,10 +12,13 @@ picture (Gaussian, sigma 8 levels, luminance), so that grain has something to ma
 swapped for seed K's face (truncation 0.7), once with `match_texture` (the default) and once without.
 Measured on luminance (Rec. 601 Y), with the mask swap returns:
 - found & replaced: swap replaced a face whose mask centre lies within 0.2 of the pasted photo's width
-  of the true face centre;
+  of the true face centre; found after: the face finder, run on the swapped picture, finds exactly one
+  face, its eyes' midpoint within that distance of the true centre;
 - seam: gradient energy (Sobel, squared) on the blend boundary (0.1 < mask < 0.9) in the output over the
   same pixels' in the photo before the swap (1 = the seam adds no edges), and the boundary's energy over
-  the face core's (mask > 0.95), for the output and for the photo before the swap;
+  the face core's (mask > 0.95), for the output and for the photo before the swap; and the goal's
+  measure: the mean gradient magnitude on the boundary over that of the ring just outside the mask
+  (the 12 pixels outside it);
 - sharpness: variance of the Laplacian after a Gaussian of sigma 1 (as bench/remaster.py's detail) on
   the face core over the ring around the mask (the 12 pixels outside it), after and before the swap;
   and the face core's after over before (1 = the new face is as sharp as the old one was; the ring is
@@ -91,14 +94,61 @@ def measure(before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> dict:
     band = (mask > 0.1) & (mask < 0.9)
     ring = cv2.dilate((mask > 0).astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool) & (mask == 0)
     eb, ea = energy(yb), energy(ya)
+    grad = lambda e, where: float(np.sqrt(e[where]).mean())  # noqa: E731
     sharp_ratio = lambda y: sharp(y, core) / max(sharp(y, ring), 1e-6)  # noqa: E731
     return {"seam_vs_before": round(float(ea[band].mean() / max(eb[band].mean(), 1e-6)), 3),
             "seam_vs_core": round(float(ea[band].mean() / max(ea[core].mean(), 1e-6)), 3),
             "seam_vs_core_before": round(float(eb[band].mean() / max(eb[core].mean(), 1e-6)), 3),
+            "seam_vs_outside": round(grad(ea, band) / max(grad(ea, ring), 1e-6), 3),
+            "seam_vs_outside_before": round(grad(eb, band) / max(grad(eb, ring), 1e-6), 3),
             "sharpness_face_vs_ring": round(sharp_ratio(ya), 3),
             "sharpness_face_vs_ring_before": round(sharp_ratio(yb), 3),
             "sharpness_vs_old_face": round(sharp(ya, core) / max(sharp(yb, core), 1e-6), 3),
             "grain_match": round(grain_of(ya, core) / max(grain_of(yb, core), 1e-6), 3)}
+
+
+def found_once(image: np.ndarray, s: dict) -> bool:
+    """Whether the face finder, run on the swapped picture, finds exactly one face, at the swapped place."""
+    from facegen.compose import ComposeError, find_faces
+
+    try:
+        faces = find_faces(image, s["file"])
+    except ComposeError:
+        return False
+    if len(faces) != 1:
+        return False
+    (x0, y0), (x1, y1) = faces[0].face.left_eye, faces[0].face.right_eye
+    return bool(np.hypot((x0 + x1) / 2 - s["centre"][0], (y0 + y1) / 2 - s["centre"][1]) < 0.2 * s["width"])
+
+
+GOALS = {  # issue 20's swap goals, each as a share of the scenes or of the faces replaced
+    "found_after": ("exactly one face found at the swapped place", 0.97),
+    "seam_vs_outside": ("seam: mean gradient on the blend boundary <= 1.2x just outside it", (0, 1.2)),
+    "sharpness_face_vs_ring": ("sharpness face / ring within 0.7-1.4", (0.7, 1.4)),
+}
+
+
+def goal_lines(rows: list[dict]) -> list[str]:
+    ok = [r for r in rows if r.get("replaced")]
+    lines = ["| goal (issue 20, swap) | share | median | the photo before the swap: share, median | met |",
+             "|---|---|---|---|---|"]
+    swappable = [r for r in rows if not r.get("turned")]  # a head turned too far is rightly left alone
+    found = sum(bool(r.get("found_after")) for r in swappable) / max(len(swappable), 1)
+    lines.append(f"| {GOALS['found_after'][0]} (of the {len(swappable)} scenes not skipped as turned too far; "
+                 f">= 97%) | {100 * found:.1f}% | - | - | "
+                 f"{'yes' if found >= GOALS['found_after'][1] else 'NO'} |")
+    for key in ("seam_vs_outside", "sharpness_face_vs_ring"):
+        text, (lo, hi) = GOALS[key]
+        vals = [r["match_texture"][key] for r in ok]
+        share = sum(lo <= v <= hi for v in vals) / max(len(vals), 1)
+        med = statistics.median(vals) if vals else float("nan")
+        before = [r["match_texture"][key + "_before"] for r in ok]
+        share_b = sum(lo <= v <= hi for v in before) / max(len(before), 1)
+        med_b = statistics.median(before) if before else float("nan")
+        lines.append(f"| {text} (of faces; median within, and >= 90% of faces) | {100 * share:.1f}% | {med:.3f} | "
+                     f"{100 * share_b:.1f}%, {med_b:.3f} | "
+                     f"{'yes' if share >= 0.9 and lo <= med <= hi else 'NO'} |")
+    return lines
 
 
 def summarise(rows: list[dict], key: str) -> dict:
@@ -158,7 +208,7 @@ def main() -> None:
             matched = swap_faces(pipe, photo, [face], index=[0])
             plain = swap_faces(pipe, photo, [face], faces=matched.faces, match_texture=False)
         except ComposeError as e:
-            rows.append(dict(row, replaced=False, error=str(e)))
+            rows.append(dict(row, replaced=False, error=str(e), turned="turned too far" in str(e)))
             continue
         mask = matched.mask
         ys, xs = np.nonzero(mask > 0.5)
@@ -166,6 +216,7 @@ def main() -> None:
         row["replaced"] = bool(np.hypot(*(centre - s["centre"])) < 0.2 * s["width"])
         row["upscaled"] = matched.recipe["faces"][0]["upscaled"]
         if row["replaced"]:
+            row["found_after"] = found_once(np.asarray(matched.image), s)
             row["match_texture"] = measure(photo, np.asarray(matched.image), mask)
             row["plain"] = measure(photo, np.asarray(plain.image), mask)
             if len(examples) < 8 and (k % 2 == 1 or len(examples) < 4):
@@ -196,6 +247,7 @@ def main() -> None:
             md.append(f"| {key.replace('_', ' ')}: {part} | {s['scenes']} | {100 * s['found_and_replaced']:.0f}% | "
                       f"{fmt(s, 'seam_vs_before')} | {pair('seam_vs_core')} | {pair('sharpness_face_vs_ring')} | "
                       f"{fmt(s, 'sharpness_vs_old_face')} | {fmt(s, 'grain_match')} |")
+    md += ["", "Goals, on swap's default (match texture):", ""] + goal_lines(rows)
     md += ["", "`match texture` is swap's default (blend.paste's match_texture); `plain` pastes the rendered face "
            "as it is. Pictures: bench/results/swap_examples.png (before | plain | match texture; not in git).", "",
            "Before match texture sharpened as well as blurred (commit c45e616's compose/blend.py, same scenes and "

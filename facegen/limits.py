@@ -24,7 +24,7 @@ TRAIN_RANGES = {
     "w_dim": (1, MAX_CHANNELS), "mapping_layers": (1, MAX_MAPPING_LAYERS), "r1_gamma": (0.0, 1000.0),
     "r1_every": (1, 1000), "ema_kimg": (0.0, 1e4), "augment_p": (0.0, 1.0), "style_mixing": (0.0, 1.0),
     "seed": (0, MAX_SEED), "snapshot_kimg": (1e-3, 1e6), "sample_kimg": (1e-3, 1e6), "keep": (1, 1000),
-    "freeze_g": (0, MAX_MAPPING_LAYERS),
+    "freeze_g": (0, MAX_MAPPING_LAYERS), "d_warmup_kimg": (0.0, 1e6),
 }
 
 # The explore tools.

@@ -146,6 +146,23 @@ def test_freeze_g_trains_only_the_grown_blocks(first_run, tmp_path):
         Trainer(TrainOptions(dataset=str(big), out=str(tmp_path / "c"), init=str(a), resolution=64, freeze_g=5))
 
 
+def test_d_warmup_holds_g_still_then_lets_it_learn(first_run, tmp_path):
+    ds, a = first_run
+    t = Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "b"), init=str(a), batch=8, d_warmup_kimg=0.016,
+                             **QUIET))
+    g, g_ema, d = weights(t.G), weights(t.G_ema), weights(t.D)
+    for _ in range(2):  # 16 images: the warm-up
+        stats = t.train_step()
+        assert "loss_G" not in stats and "loss_D" in stats
+    assert all(torch.equal(g[k], v) for k, v in t.G.state_dict().items())
+    assert all(torch.equal(g_ema[k], v) for k, v in t.G_ema.state_dict().items())
+    assert any(not torch.equal(d[k], v) for k, v in t.D.state_dict().items())
+    assert "loss_G" in t.train_step()
+    assert any(not torch.equal(g[k], v) for k, v in t.G.state_dict().items())
+    with pytest.raises(SystemExit):
+        main(["train", str(ds), "--out", str(tmp_path / "c"), "--d-warmup-kimg", "-1"])
+
+
 # ---- facegen finetune: a folder of portraits in, the best snapshot out ---------------------------
 
 FACE = Path(__file__).parent / "data" / "astronaut.jpg"  # NASA, public domain (tests/data/README.md)

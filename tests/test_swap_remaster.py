@@ -322,3 +322,26 @@ def test_the_cli_default_min_face_is_the_library_default():
     from facegen.data import faces
 
     assert composeargs.DEFAULT_MIN_FACE == faces.DEFAULT_MIN_FACE
+
+
+def test_a_face_turned_further_than_the_model_draws_is_left_alone(pipe, two_faces):
+    import dataclasses
+
+    from facegen.compose.swap import MAX_TURN
+
+    first, second = find_faces(two_faces, "two")
+    assert abs(first.face.turn) < 0.3  # the astronaut faces the camera
+    f = second.face
+    eye_line = np.subtract(f.right_eye, f.left_eye)
+    mid = np.add(f.left_eye, f.right_eye) / 2
+    turned = dataclasses.replace(second, face=dataclasses.replace(f, nose=tuple(mid + (MAX_TURN + 0.1) * eye_line)))
+    assert turned.face.turn == pytest.approx(MAX_TURN + 0.1)
+    result = swap_faces(pipe, two_faces, [face_from_seed(pipe, 3)], faces=[first, turned])
+    out = np.asarray(result.image)
+    assert np.array_equal(out[:, 240:], two_faces[:, 240:])  # the turned face is untouched
+    assert not np.array_equal(out[:, :240], two_faces[:, :240])
+    assert result.faces == [first] and len(result.masks) == 1 and len(result.recipe["faces"]) == 1
+    assert result.recipe["skipped"][0]["turn"] == pytest.approx(MAX_TURN + 0.1, abs=0.01)
+    assert any("face 1 is turned too far" in n for n in result.notes)
+    with pytest.raises(ComposeError, match="every face is turned too far"):
+        swap_faces(pipe, two_faces, [face_from_seed(pipe, 3)], faces=[turned])

@@ -60,6 +60,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--freeze-g", type=_ranged(int, "freeze_g"), metavar="N",
                    help="style: keep the mapping network and G's first N blocks fixed; growing a model with "
                         "--init and a higher --resolution, N = its own blocks trains only the new ones")
+    p.add_argument("--d-warmup-kimg", type=_ranged(float, "d_warmup_kimg"), metavar="KIMG",
+                   help="G holds still while D alone learns for the first KIMG thousand images, so a fresh D "
+                        "under a trained G (--init) sees faces before its gradients steer G")
     p.add_argument("--arch", choices=("style", "dcgan"), help="generator architecture (default style)")
     p.add_argument("--kimg", type=_ranged(float, "kimg"),
                    help="train until D has seen this many thousand real images")

@@ -8,6 +8,7 @@ as the DCGAN recipe does, which saves a generator pass per step):
      D pass instead of taking its own.
   2. G step on the same fakes through the updated D (D frozen, so no D weight grads).
   3. EMA of G's weights.
+During a D warm-up (--d-warmup-kimg) a step is its first half alone.
 Everything random in step k comes from streams seeded by (seed, k, rank): see data.py.
 """
 from __future__ import annotations
@@ -259,7 +260,9 @@ class Trainer:
             real = self.sampler.batch(s, dev, flip=rng["data"] if o.mirror else None)
         r1_step = o.arch == "style" and o.r1_gamma > 0 and s % o.r1_every == 0
 
-        with phase("G forward"), self.autocast():
+        # Warm-up: D alone learns, so G's forward needs no graph and G takes no step.
+        warming_up = self.images_seen < o.d_warmup_kimg * 1000
+        with phase("G forward"), self.autocast(), torch.set_grad_enabled(not warming_up):
             fake = self._generate(rng["latent"])
         self.D.requires_grad_(True)
         if r1_step:
@@ -284,6 +287,9 @@ class Trainer:
         with phase("D optimiser"):
             self.opt_D.step()
 
+        if warming_up:
+            self.step += 1
+            return stats
         self.D.requires_grad_(False)
         with self.autocast():
             with phase("augment"):

@@ -12,7 +12,7 @@ from .data import TrainingError
 # Changing any of these changes what the run computes, so a resume refuses a mismatch.
 IDENTITY = ("arch", "resolution", "batch", "lr", "channels", "latent_dim", "w_dim", "mapping_layers",
             "latent_distribution", "r1_gamma", "r1_every", "ema_kimg", "augment_p", "mirror", "style_mixing", "seed",
-            "init", "freeze_g")
+            "init", "freeze_g", "d_warmup_kimg")
 
 # The options that set the generator's shape, and their names in its config: a fine-tune takes them
 # from the model it starts from.
@@ -49,6 +49,7 @@ class TrainOptions:
     seed: int = 0
     init: str | None = None  # fine-tune: start from this run, checkpoint or model file (see start.py)
     freeze_g: int = 0  # style: keep the mapping network and G's first N blocks fixed (a grown model's own)
+    d_warmup_kimg: float = 0.0  # G holds still while D alone learns for this many kimg (a fresh D under a trained G)
     snapshot_kimg: float = 10.0
     sample_kimg: float = 5.0
     log_steps: int = 20

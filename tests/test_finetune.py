@@ -163,6 +163,21 @@ def test_d_warmup_holds_g_still_then_lets_it_learn(first_run, tmp_path):
         main(["train", str(ds), "--out", str(tmp_path / "c"), "--d-warmup-kimg", "-1"])
 
 
+def test_d_channels_widen_d_and_a_start_with_other_widths_gets_a_fresh_d(first_run, tmp_path):
+    ds, a = first_run
+    n = len(TINY_STYLE_KW["channels"])
+    wide = [24] * n
+    t = Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "b"), init=str(a), batch=8, d_channels=wide, **QUIET))
+    assert t.D.from_rgb.weight.shape[0] == 24 and all(b.conv1.weight.shape[0] == 24 for b in t.D.blocks)
+    mirrored = Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "c"), init=str(a), batch=8, **QUIET))
+    saved = safetensors.torch.load_file(str(list_checkpoints(a)[-1]))
+    assert torch.equal(mirrored.D.from_rgb.weight, saved["D.from_rgb.weight"])  # same widths: D carried over
+    t.train_step()  # the wider D trains
+    with pytest.raises(TrainingError, match=f"--d-channels: {n} widths"):
+        Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "d"), batch=8, d_channels=[24] * (n + 1),
+                             **TINY_STYLE_KW, **QUIET))
+
+
 # ---- facegen finetune: a folder of portraits in, the best snapshot out ---------------------------
 
 FACE = Path(__file__).parent / "data" / "astronaut.jpg"  # NASA, public domain (tests/data/README.md)

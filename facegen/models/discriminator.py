@@ -18,15 +18,20 @@ from .dcgan import dcgan_init
 LRELU_GAIN = math.sqrt(2.0)
 
 
-def discriminator_widths(config: GeneratorConfig) -> list[int]:
-    """The generator's widths mirrored, so D and G grow and shrink together."""
+def discriminator_widths(config: GeneratorConfig, widths: list[int] | None = None) -> list[int]:
+    """D's widths from full resolution down to 4x4: `widths`, or the generator's mirrored, so D and G
+    grow and shrink together. A wider D at high resolution sees texture a thin G draws wrong."""
+    if widths is not None:
+        if len(widths) != len(config.channels):
+            raise ValueError(f"D needs {len(config.channels)} widths, one per resolution; got {len(widths)}")
+        return list(widths)
     return list(reversed(config.channels))
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, config: GeneratorConfig):
+    def __init__(self, config: GeneratorConfig, widths: list[int] | None = None):
         super().__init__()
-        widths = discriminator_widths(config)  # after each stride-2 conv: resolution/2 ... 4x4
+        widths = discriminator_widths(config, widths)  # after each stride-2 conv: resolution/2 ... 4x4
         layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         for cin, cout in zip(widths[:-1], widths[1:]):
             layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
@@ -89,9 +94,9 @@ class ResidualBlock(nn.Module):
 
 
 class ResidualDiscriminator(nn.Module):
-    def __init__(self, config: GeneratorConfig, mbstd_group: int = 4):
+    def __init__(self, config: GeneratorConfig, widths: list[int] | None = None, mbstd_group: int = 4):
         super().__init__()
-        widths = discriminator_widths(config)  # resolution ... 4x4
+        widths = discriminator_widths(config, widths)  # resolution ... 4x4
         self.from_rgb = EqConv2d(3, widths[0], 1)
         self.blocks = nn.Sequential(*(ResidualBlock(a, b) for a, b in zip(widths[:-1], widths[1:])))
         self.mbstd_group = mbstd_group
@@ -115,6 +120,7 @@ class ResidualDiscriminator(nn.Module):
         return self.out(self.fc(x.flatten(1)))[:, 0]
 
 
-def build_discriminator(config: GeneratorConfig) -> nn.Module:
+def build_discriminator(config: GeneratorConfig, widths: list[int] | None = None) -> nn.Module:
     config.validate()
-    return DCGANDiscriminator(config) if config.architecture == "dcgan" else ResidualDiscriminator(config)
+    kind = DCGANDiscriminator if config.architecture == "dcgan" else ResidualDiscriminator
+    return kind(config, widths)

@@ -90,7 +90,7 @@ class Trainer:
 
         torch.manual_seed(o.seed)
         self.G = build_generator(self.config).train()
-        self.D = build_discriminator(self.config).train()
+        self.D = build_discriminator(self.config, o.d_channels).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         if self.start is not None:
             self._load_start()
@@ -130,7 +130,7 @@ class Trainer:
     def _load_start(self) -> None:
         s = self.start
         grown = len(self.config.channels) - len(s.config.channels)
-        with_d = s.has_discriminator and not grown
+        with_d = s.has_discriminator and not grown and self._fits_d(s)
         for name in ("G", "D", "G_ema") if with_d else ("G", "G_ema"):
             prefix = name + "."
             net = getattr(self, name)
@@ -151,9 +151,16 @@ class Trainer:
         if self.dist.is_main:
             how = ("" if with_d else
                    f"; grown from {s.config.resolution} to {self.config.resolution} px, so D starts afresh" if grown
-                   else "; a model file holds no discriminator, so D starts afresh")
+                   else "; a model file holds no discriminator, so D starts afresh" if not s.has_discriminator
+                   else "; its discriminator has other widths (--d-channels), so D starts afresh")
             print(f"starting from {s.source} ({s.images_seen / 1000:.1f} kimg){how}")
         self.start = None  # the weights are in the networks now
+
+    def _fits_d(self, s) -> bool:
+        """Whether the starting point's discriminator has this run's D shapes."""
+        ours = self.D.state_dict()
+        theirs = {k[2:]: v for k, v in s.tensors.items() if k.startswith("D.")}
+        return ours.keys() == theirs.keys() and all(ours[k].shape == theirs[k].shape for k in ours)
 
     # ---- state -------------------------------------------------------------------------------
     @property

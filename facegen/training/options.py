@@ -5,14 +5,14 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from ..limits import RESOLUTIONS, TRAIN_RANGES
+from ..limits import MAX_CHANNELS, RESOLUTIONS, TRAIN_RANGES
 from ..models.config import GeneratorConfig, default_channels
 from .data import TrainingError
 
 # Changing any of these changes what the run computes, so a resume refuses a mismatch.
 IDENTITY = ("arch", "resolution", "batch", "lr", "channels", "latent_dim", "w_dim", "mapping_layers",
             "latent_distribution", "r1_gamma", "r1_every", "ema_kimg", "augment_p", "mirror", "style_mixing", "seed",
-            "init", "freeze_g", "d_warmup_kimg")
+            "init", "freeze_g", "d_warmup_kimg", "d_channels")
 
 # The options that set the generator's shape, and their names in its config: a fine-tune takes them
 # from the model it starts from.
@@ -35,6 +35,7 @@ class TrainOptions:
     batch: int = 32  # across all processes
     lr: float | None = None  # style 0.0025 (StyleGAN2-ADA); dcgan 0.0002 (Radford et al.)
     channels: list[int] | None = None
+    d_channels: list[int] | None = None  # D's widths from full resolution down to 4x4; default: G's mirrored
     latent_dim: int | None = None  # style 256, dcgan 100
     latent_distribution: str | None = None  # normal; uniform01: what the classic Keras script feeds
     w_dim: int | None = None  # style: 256
@@ -97,6 +98,10 @@ class TrainOptions:
             (o.freeze_g == 0 or (o.arch == "style" and o.freeze_g < len(o.channels)),
              f"--freeze-g {o.freeze_g}: a style generator with {len(o.channels)} blocks can keep at most "
              f"{len(o.channels) - 1} fixed, and a dcgan none"),
+            (o.d_channels is None or (len(o.d_channels) == len(o.channels)
+                                      and all(1 <= c <= MAX_CHANNELS for c in o.d_channels)),
+             f"--d-channels: {len(o.channels)} widths between 1 and {MAX_CHANNELS} are needed (one per "
+             f"resolution, {o.resolution} down to 4), got {o.d_channels}"),
             (1 <= o.grid <= 256, f"grid must be in 1..256, got {o.grid}"),
             (o.log_steps >= 1, f"log_steps must be positive, got {o.log_steps}"),
             (o.precision in ("auto", "fp32", "bf16"), f"--precision must be auto, fp32 or bf16, not {o.precision!r}"),

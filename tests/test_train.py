@@ -1,6 +1,7 @@
 """Training: learning happens, kill -9 + resume is bit-exact, 2-process runs agree, errors are clear."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -267,3 +268,12 @@ def test_resume_with_other_options_and_a_full_disk_are_refused(tmp_path, monkeyp
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
     with pytest.raises(TrainingError, match="not enough disk space"):
         Trainer(TrainOptions(**dict(opts.to_dict(), out=str(tmp_path / "run2")))).run()
+
+
+def test_a_checkpoint_from_before_an_option_existed_resumes_with_its_default():
+    from facegen.training.options import identity_mismatch
+
+    opts = TrainOptions(dataset="d", out="o", **TINY_STYLE_KW)
+    older = {k: v for k, v in opts.to_dict().items() if k not in ("d_warmup_kimg", "d_channels")}
+    assert identity_mismatch(older, opts) == []
+    assert identity_mismatch(older, dataclasses.replace(opts, d_warmup_kimg=5.0)) == ["d_warmup_kimg: 0.0 -> 5.0"]

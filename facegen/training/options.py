@@ -159,4 +159,7 @@ def take_shape(opts: TrainOptions, config: dict, source: str) -> TrainOptions:
 def identity_mismatch(saved: dict, current: "TrainOptions") -> list[str]:
     """The options that differ between a checkpoint and this run, as 'name: old -> new'."""
     now = current.to_dict()
-    return [f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in IDENTITY if saved.get(k) != now[k]]
+    # An option newer than the checkpoint had its default then: an old run resumes as it was.
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainOptions)}
+    was = {k: saved.get(k, defaults[k]) for k in IDENTITY}
+    return [f"{k}: {was[k]!r} -> {now[k]!r}" for k in IDENTITY if was[k] != now[k]]

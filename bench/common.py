@@ -8,7 +8,14 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
+
 RESULTS = Path(__file__).parent / "results"
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 601 luminance of an (..., 3) RGB array, in float64."""
+    return rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
 
 
 def time_per_call(fn, min_seconds: float = 1.0, min_calls: int = 5, warmup: int = 2) -> float:

@@ -19,7 +19,7 @@ each transformed the same way:
 For each domain:
   1. the photos are written to WORK/DOMAIN/{train,heldout}/ (PNG);
   2. the held-out photos are prepared as `facegen prepare` does (WORK/DOMAIN/heldout-64);
-  3. `facegen finetune` runs on the training photos from the bundled default, with --minutes M;
+  3. `facegen finetune` runs on the training photos from the bundled default64, with --minutes M;
   4. a from-scratch run of the same shape in the same minutes, through the same command (so
      the same measuring, early stop and guard), with `facegen train`'s from-scratch settings:
      every layer training, lr 0.0025, batch 32, EMA half-life 10 kimg;
@@ -208,7 +208,7 @@ def run_domain(domain: str, args) -> dict:
     common = dict(minutes=args.minutes, eval_kimg=args.eval_kimg, eval_samples=args.eval_samples, workers=1,
                   progress=False, seed=args.seed)
     runs = {
-        "finetuned": FinetuneOptions(str(work / "train"), str(work / "finetune"), init="default", **common),
+        "finetuned": FinetuneOptions(str(work / "train"), str(work / "finetune"), init="default64", **common),
         "scratch": FinetuneOptions(str(work / "train"), str(work / "scratch"), init=None, freeze_g=0, lr=0.0025,
                                    batch=32, ema_kimg=10.0, train=dict(DEFAULT_SHAPE), **common),
     }
@@ -224,7 +224,7 @@ def run_domain(domain: str, args) -> dict:
                                                         "model", "notes")}
         result["runs"][name]["best_kimg"] = summary["best"]["kimg"] if summary["best"] else None
     train_faces = work / "finetune" / "train"
-    models = {"default": ("default", train_faces), "finetuned": (result["runs"]["finetuned"]["model"], train_faces),
+    models = {"default": ("default64", train_faces), "finetuned": (result["runs"]["finetuned"]["model"], train_faces),
               "scratch": (result["runs"]["scratch"]["model"], work / "scratch" / "train")}
     for name, (model, train) in models.items():
         if model is None:

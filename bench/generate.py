@@ -70,9 +70,10 @@ def main() -> None:
     reference = build_generator(GeneratorConfig(architecture="dcgan", resolution=64, latent_dim=100,
                                                 channels=[512, 256, 128, 64], name="dcgan64-ngf64-reference"))
     models = {"default (style)": FaceGenerator.from_pretrained("default"),
+              "default64 (style)": FaceGenerator.from_pretrained("default64"),
               "classic (dcgan)": FaceGenerator.from_pretrained("classic"),
               "dcgan64 ngf64 (reference shape)": FaceGenerator(reference)}
-    onnx_names = {"default (style)": "default", "classic (dcgan)": "classic"}
+    onnx_names = {"default (style)": "default", "default64 (style)": "default64", "classic (dcgan)": "classic"}
     results = {"machine": machine(), "models": {}}
     for name, pipe in models.items():
         c = pipe.config
@@ -92,7 +93,7 @@ def main() -> None:
         for kind, label in (("fp32", "torch fp32"), ("bf16", "torch bf16"), ("onnx", "ONNX Runtime fp32")):
             if kind in entry:
                 e = entry[kind]
-                lines.append(f"| {name} | {label} | {e['faces_per_s_batch64']:.0f} | {e['ms_per_face_batch1']:.2f} |")
+                lines.append(f"| {name}, {entry['resolution']} px | {label} | {e['faces_per_s_batch64']:.0f} | {e['ms_per_face_batch1']:.2f} |")
     cs = results["cold_start"]
     ratio = cs["facegen_generate_n1_s"] / cs["import_torch_s"]
     batch1 = results["models"]["default (style)"]["onnx"]["ms_per_face_batch1"]

@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu, machine, write_results  # noqa: E402
+from common import cpu, luma, machine, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,10 +60,6 @@ def age(rgb: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     buf = io.BytesIO()
     Image.fromarray(out).save(buf, "JPEG", quality=40)
     return np.asarray(Image.open(buf).convert("RGB"))
-
-
-def luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:

@@ -38,17 +38,13 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu, machine, write_results  # noqa: E402
+from common import cpu, luma, machine, write_results  # noqa: E402
 from detect import TEXTURES, load, scene, texture  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 GRAIN = 8.0
 SIMD = ("avx512f", "avx512_bf16", "amx", "avx2")
-
-
-def luma(rgb: np.ndarray) -> np.ndarray:
-    return (rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
 
 
 def build(files: list[Path], seed: int) -> list[dict]:

@@ -1,5 +1,5 @@
-"""docs/default128_vs_64.png: the same seeds from `default` (64 px, resized to 128 with Lanczos) and
-`default128` (128 px): the 128-px model is the 64-px one with a block grown on top, so a seed gives
+"""docs/default128_vs_64.png: the same seeds from `default64` (64 px, resized to 128 with Lanczos) and
+`default` (128 px): the 128-px model is the 64-px one with a block grown on top, so a seed gives
 the same face in both and only the finest detail differs.
 
     python scripts/compare_resolutions.py [--seeds 0-7] [--truncation 0.7]
@@ -24,13 +24,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "default128_vs_64.png")
     a = ap.parse_args()
     rows, models = [], []
-    for name in ("default", "default128"):
+    for name in ("default64", "default"):
         pipe = FaceGenerator.from_pretrained(name, precision="fp32")
         rows += pipe(seeds=a.seeds, truncation=a.truncation, size=128).images
         models.append(pipe.model_info())
     recipe = dict(pipe.recipe_base("const", None), kind="comparison", models=models, seeds=a.seeds,
                   truncation=a.truncation, made_by="scripts/compare_resolutions.py",
-                  rows="default (64 px, Lanczos to 128) above default128")
+                  rows="default64 (64 px, Lanczos to 128) above default (128 px)")
     save_image(make_grid(rows, columns=len(a.seeds)), a.out, recipe, overwrite=True)
     print(a.out)
 

@@ -98,8 +98,8 @@ def test_shape_options_that_contradict_the_source_and_a_dataset_of_another_size_
 
 def test_the_bundled_default_can_be_fine_tuned_by_name(tmp_path):
     torch.set_num_threads(1)
-    ds = make_dataset(tmp_path / "portraits", n=8, size=64)
     g = load_generator("default")
+    ds = make_dataset(tmp_path / "portraits", n=8, size=g.config.resolution)
     t = Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "mine"), init="default", batch=4, **QUIET))
     assert t.config.channels == g.config.channels and t.images_before == g.config.images_seen > 0
     assert all(torch.equal(v, g.state_dict()[k]) for k, v in t.G_ema.state_dict().items())

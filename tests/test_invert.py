@@ -127,8 +127,9 @@ def test_classic_dcgan_inverts_in_z(tmp_path):
 
 
 def test_any_crop_size_is_resized_and_bad_arrays_refused(pipe, photo):
-    inv = invert_crop(pipe, photo[20:220, 30:200], steps=2)  # not square, not 64
-    assert inv.image.size == inv.target.size == (64, 64)
+    inv = invert_crop(pipe, photo[20:220, 30:200], steps=2)  # not square, not the model's size
+    r = pipe.config.resolution
+    assert inv.image.size == inv.target.size == (r, r)
     with pytest.raises(InversionError, match="uint8"):
         invert_crop(pipe, photo.astype(np.float32), steps=2)
     with pytest.raises(InversionError, match="steps"):
@@ -155,7 +156,8 @@ def test_cli_writes_latent_reconstruction_and_comparison_that_explore_takes(pipe
     recipe = read_recipe(out / "astronaut_face0.png")
     assert recipe["ai_generated"] and recipe["op"] == "invert" and recipe["origin"] == "inverted"
     assert read_recipe(out / "astronaut_face0_compare.png")["op"] == "invert-compare"
-    assert Image.open(out / "astronaut_face0_compare.png").size == (128, 64)
+    r = pipe.config.resolution
+    assert Image.open(out / "astronaut_face0_compare.png").size == (2 * r, r)  # the crop beside its remake
     # The reconstruction re-makes identically from its recipe, and is a face reference too.
     assert main(["reproduce", str(out / "astronaut_face0.png")]) == 0
     assert torch.equal(resolve_face(out / "astronaut_face0.png", pipe).w, face.w)
@@ -177,7 +179,8 @@ def test_aligned_crops_skip_detection(pipe, tmp_path):
     crop = tmp_path / "crop.png"
     Image.fromarray(np.asarray(Image.open(FACE).convert("RGB"))[30:200, 35:205]).save(crop)
     ((loc, inv),) = invert_photo(pipe, crop, aligned=True, steps=2)
-    assert inv.target.size == (64, 64) and loc.matrix[0, 0] == pytest.approx(64 / 170)
+    r = pipe.config.resolution
+    assert inv.target.size == (r, r) and loc.matrix[0, 0] == pytest.approx(r / 170)
 
 
 # --- bad input ---------------------------------------------------------------------------------

@@ -103,10 +103,11 @@ def test_make_a_face_and_change_the_seed(page):
     assert page.locator("#gallery li").count() == 8
     first = current_bytes(page)
     assert first[:4] == b"\x89PNG"
-    # The 32-px face is drawn at a whole multiple of its pixels, unsmoothed.
-    width, rendering = page.evaluate("() => { const s = getComputedStyle(document.getElementById('current'));"
-                                     " return [s.maxWidth, s.imageRendering]; }")
-    assert (width, rendering) == (f"{32 * (400 // 32)}px", "pixelated")
+    # The 32-px face is drawn at a whole multiple of its pixels, unsmoothed: its drawn width, not
+    # only its CSS limit (a 360-px column once drew a 128-px face at 2.8x).
+    width, rendering = page.evaluate("() => { const e = document.getElementById('current');"
+                                     " return [e.getBoundingClientRect().width, getComputedStyle(e).imageRendering]; }")
+    assert (width, rendering) == (32 * (400 // 32), "pixelated")
     assert "ms" in page.inner_text("#status")
     page.fill("#seed", "43")
     page.wait_for_function("document.getElementById('current').dataset.seed === '43'")

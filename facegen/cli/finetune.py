@@ -17,15 +17,17 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
                    help="photos or artworks with faces (searched recursively; never modified)")
     p.add_argument("--out", required=True, metavar="RUN",
                    help="a new folder for the run and its model; an earlier run's folder continues that run")
-    p.add_argument("--init", default="default", metavar="MODEL",
-                   help=f"the model to start from: a bundled name ({BUNDLED_NAMES}) or a model file (default: default)")
+    p.add_argument("--init", default="default64", metavar="MODEL",
+                   help=f"the model to start from: a bundled name ({BUNDLED_NAMES}) or a model file (default: "
+                        "default64, the 64-px model: every fine-tune measured so far started from it, and a step at "
+                        "128 px costs about 4x; --init default fine-tunes the 128-px one)")
     p.add_argument("--minutes", type=_bounded(float, 0.1, 10_000, "--minutes"), default=60.0,
                    help="wall-clock budget for the whole command, preparation and measuring included (default 60)")
     p.add_argument("--kimg", type=_bounded(float, 1e-3, 1e6, "--kimg"), default=1000.0,
                    help="train at most this many thousand images, whatever time is left (default 1000)")
     p.add_argument("--eval-kimg", type=_bounded(float, 1e-3, 1e5, "--eval-kimg"), default=5.0,
                    help="measure, keep the best and write a sample grid this often (default 5: about 2 minutes "
-                        "for the default model on a free CPU core; samples every half of it)")
+                        "for default64 on a free CPU core; samples every half of it)")
     p.add_argument("--eval-samples", type=_bounded(int, 2, 50_000, "--eval-samples"), default=200,
                    help="faces generated per measurement (default 200)")
     p.add_argument("--patience", type=_bounded(int, 1, 1000, "--patience"), default=4,

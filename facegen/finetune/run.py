@@ -1,7 +1,7 @@
 """`facegen finetune FOLDER --out RUN`: a model in the style of a few hundred portraits, in a time budget.
 
 1. The photos are prepared as `facegen prepare` does, and a seeded part held out (folder.py).
-2. The trainer starts from a model (`--init`, the bundled default unless told) with settings
+2. The trainer starts from a model (`--init`, the bundled default64 unless told) with settings
    for little data: DiffAugment on every image, the mapping network and the first G blocks
    kept fixed, a lower learning rate, a short EMA.
 3. Every `eval_kimg` (a few minutes on a CPU) the EMA generator is measured (quality.py):
@@ -52,10 +52,10 @@ from .quality import EVAL_SAMPLES, MEMORISED_LIMIT, QualityMeter
 class FinetuneOptions:
     folder: str
     out: str
-    init: str | None = "default"  # None: from scratch, shaped by `train` (the bench's comparison)
+    init: str | None = "default64"  # None: from scratch, shaped by `train` (the bench's comparison)
     minutes: float = 60.0  # wall-clock budget of the whole command
     kimg: float = 1000.0  # at most this much training, whatever time is left
-    # Between evaluations (~2 min for the default on one free core). Measured on bench/finetune.py's
+    # Between evaluations (~2 min for default64 on one free core). Measured on bench/finetune.py's
     # oldphoto domain, every setting tried was best at 5-10 kimg and worse after: measure often.
     eval_kimg: float = 5.0
     eval_samples: int = EVAL_SAMPLES

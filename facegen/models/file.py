@@ -23,10 +23,10 @@ MAX_HEADER_BYTES = 16 * 1024**2
 DIRECT_BUILD_BYTES = 1024**3  # a config bounded below this is built for real before its check
 CONFIG_KEY = "facegen_config"
 ITEMSIZE = {"F32": 4, "F16": 2, "BF16": 2}
-# default: the style model facegen makes faces with unless told otherwise (64x64 until a 128-px
-# one beats it: docs/generating.md); default64: the 64-px style model under a name that stays when
-# the default changes; default128: that model grown to 128x128 (the same face for a seed, finer
-# detail); classic: the DCGAN the classic Keras script can use.
+# default: the style model facegen makes faces with unless told otherwise (today a copy of
+# default128; docs/generating.md says why); default64: the 64-px style model; default128: that model
+# grown to 128x128 (the same face for a seed, finer detail); classic: the DCGAN the classic Keras
+# script can use. Each keeps its name when the default changes.
 BUNDLED = ("default", "default64", "default128", "classic")
 BUNDLED_NAMES = ", ".join(BUNDLED)  # for help texts
 

@@ -85,7 +85,7 @@ def grain_of(y: np.ndarray, where: np.ndarray) -> float:
 def measure(before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> dict:
     import cv2
 
-    yb, ya = luma(before), luma(after)
+    yb, ya = luma(before).astype(np.float32), luma(after).astype(np.float32)
     core = mask > 0.95
     band = (mask > 0.1) & (mask < 0.9)
     ring = cv2.dilate((mask > 0).astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool) & (mask == 0)
@@ -189,6 +189,7 @@ def main() -> None:
     ap.add_argument("--start", type=int, default=3200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default="default")
+    ap.add_argument("--blend", default="poisson", help="swap's --blend (default poisson, as swap's)")
     ap.add_argument("--name", default="swap", help="results file name under bench/results")
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
@@ -201,8 +202,8 @@ def main() -> None:
         row = {"file": s["file"], "grain": s["grain"], "angle": s["angle"], "face_width": round(0.4 * s["width"], 1)}
         face = face_from_seed(pipe, k, 0.7)
         try:
-            matched = swap_faces(pipe, photo, [face], index=[0])
-            plain = swap_faces(pipe, photo, [face], faces=matched.faces, match_texture=False)
+            matched = swap_faces(pipe, photo, [face], index=[0], blend=a.blend)
+            plain = swap_faces(pipe, photo, [face], faces=matched.faces, blend=a.blend, match_texture=False)
         except ComposeError as e:
             rows.append(dict(row, replaced=False, error=str(e), turned="turned too far" in str(e)))
             continue
@@ -228,7 +229,7 @@ def main() -> None:
     md = ["# Swap quality (bench/swap.py)", "",
           f"{len(rows)} scenes from CelebA test photos #{a.start}-{a.start + len(rows) - 1} (by name), built as the "
           f"script's docstring says (every second one with grain of sigma {GRAIN:g}); each face swapped for a seed's "
-          f"face at truncation 0.7 with model {a.model} ({pipe.config.resolution} px). "
+          f"face at truncation 0.7 with model {a.model} ({pipe.config.resolution} px), blend {a.blend}. "
           f"`OMP_NUM_THREADS=1 taskset -c 1 python bench/swap.py`, {summary['seconds']:.0f} s on one core of an "
           f"{info['model_name']} ({', '.join(f for f in info['flags'] if f.startswith(SIMD))}).",
           "", "Medians (10th-90th percentile) over the faces found and replaced; 1.0 is a perfect match for the "
@@ -246,9 +247,10 @@ def main() -> None:
     md += ["", "Goals, on swap's default (match texture):", ""] + goal_lines(rows)
     md += ["", "`match texture` is swap's default (blend.paste's match_texture); `plain` pastes the rendered face "
            "as it is. Pictures: bench/results/swap_examples.png (before | plain | match texture; not in git).", "",
-           "Before match texture sharpened as well as blurred (commit c45e616's compose/blend.py, same scenes and "
-           "command): match texture, all scenes: seam energy vs before 0.81 (0.588-1.171), sharpness face / ring "
-           "0.62, sharpness vs old face 0.471 (0.202-0.894), grain match 0.955 (0.735-1.122).", ""]
+           "Earlier, same scenes and command: with feathered blending and the sharpness of the old face as the "
+           "target (commit 0e0aafb): seam goal 83%, sharpness goal 46% (median 1.141); before match texture "
+           "sharpened as well as blurred (commit c45e616): sharpness face / ring 0.62, sharpness vs old face 0.471.",
+           ""]
     text = "\n".join(md)
     print(text)
     if not a.no_write:

@@ -139,3 +139,29 @@ def test_a_swapped_face_is_as_sharp_as_the_face_it_replaces():
     old = detail(y(photo), core)
     assert detail(y(plain.image), core) < 0.5 * old
     assert abs(np.log(detail(y(matched.image), core) / old)) < abs(np.log(detail(y(plain.image), core) / old)) / 2
+
+
+def test_a_swapped_face_is_held_near_the_sharpness_around_it():
+    """A crisp face on a strongly blurred backdrop: the new face is not pasted as crisp as the old one
+    was (a sharp patch on a soft picture), but within SURROUND_RATIO of the photo just outside the mask."""
+    from facegen.compose import swap_faces
+    from facegen.compose.blend import SURROUND_PX, SURROUND_RATIO
+    from facegen.explore.faces import resolve_face
+
+    pipe = FaceGenerator.from_pretrained("default")
+    photo = np.asarray(Image.open(FACE).convert("RGB"))
+    face = resolve_face("7", pipe, truncation=0.7)
+    mask = swap_faces(pipe, photo, [face], match_texture=False).mask
+    soft = cv2.GaussianBlur(photo, (0, 0), 3.0)
+    scene = np.where((mask > 0)[..., None], photo, soft)
+    width = 2 * SURROUND_PX + 1
+
+    def ratio(im, mask):  # the face core's sharpness over the photo's just outside the mask
+        ring = cv2.dilate((mask > 0).astype(np.uint8), np.ones((width, width), np.uint8)).astype(bool) & (mask == 0)
+        y = np.asarray(Image.fromarray(np.asarray(im)).convert("L"))
+        return detail(y, mask > 0.95) / detail(y, ring)
+
+    assert ratio(scene, mask) > 3 * SURROUND_RATIO[1]
+    matched = swap_faces(pipe, scene, [face])
+    assert matched.recipe["blend"] == "poisson"
+    assert SURROUND_RATIO[0] * 0.8 < ratio(matched.image, matched.mask) < SURROUND_RATIO[1] * 1.2

@@ -115,7 +115,8 @@ def paste(photo: np.ndarray, face: np.ndarray, matrix: np.ndarray, blend: str = 
     own luminance, restored (scratches, grain, blur: compose.restore), and the generated face gives
     only its colour, smoothed over one model pixel.
     `match_texture`: the generated face is blurred or sharpened to the sharpness of the face it replaces,
-    and given the photo's grain where it is smoother (swap: no too-clean, too-soft face).
+    held near the photo's just around the mask, and given the photo's grain where it is smoother (swap: no
+    too-clean, too-soft or too-crisp face).
     """
     import cv2
 
@@ -168,8 +169,10 @@ def _sharpness(y: np.ndarray, where: np.ndarray) -> float:
 
 
 SHARPEN_SIGMA = 1.5
-SHARPEN_AMOUNTS = (0.5, 1.0, 1.5, 2.0)  # unsharp amounts tried when the new face is softer than the old
-BLUR_SIGMAS = (0.5, 0.8, 1.2, 1.7, 2.4)  # Gaussian blurs tried when it is sharper
+SHARPEN_AMOUNTS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)  # unsharp amounts tried when the new face is softer than the old
+BLUR_SIGMAS = (0.5, 0.7, 0.9, 1.2, 1.5, 1.9, 2.4, 3.0)  # Gaussian blurs tried when it is sharper
+SURROUND_PX = 12            # "the photo around the face": this many pixels just outside the mask
+SURROUND_RATIO = (0.85, 1.2)  # the new face's sharpness is held within these multiples of its surroundings'
 
 
 def _match_texture(face: np.ndarray, region: np.ndarray, alpha: np.ndarray, grey: bool) -> np.ndarray:
@@ -177,9 +180,12 @@ def _match_texture(face: np.ndarray, region: np.ndarray, alpha: np.ndarray, grey
 
     Sharpness is the variance of the Laplacian after a light smoothing (_sharpness) inside the mask:
     the face rendered by the model, blurred (BLUR_SIGMAS) or unsharp-masked (SHARPEN_AMOUNTS, capped:
-    a face upscaled from 64 pixels has no fine detail to bring out, only edges to crispen), each then
+    a face upscaled from a small model has no fine detail to bring out, only edges to crispen), each then
     grained to the photo's grain around the mask (seeded: the same inputs give the same output); the
-    candidate whose sharpness is nearest the old face's (by ratio) is kept.
+    candidate whose sharpness is nearest the target (by ratio) is kept. The target is the old face's
+    sharpness, held within SURROUND_RATIO of the photo's just outside the mask: where the old face
+    was much crisper or softer than its surroundings (a face in focus on a blurred backdrop, a soft
+    face on a busy texture), the new one would stand out as a patch.
     """
     import cv2
 
@@ -191,6 +197,11 @@ def _match_texture(face: np.ndarray, region: np.ndarray, alpha: np.ndarray, grey
         return face
     ry = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY).astype(np.float32)
     target = _sharpness(ry, inside)
+    width = 2 * SURROUND_PX + 1
+    surround = cv2.dilate((alpha > 0).astype(np.uint8), np.ones((width, width), np.uint8)).astype(bool) & (alpha == 0)
+    if surround.sum() >= 64:
+        around = _sharpness(ry, surround)
+        target = float(np.clip(target, SURROUND_RATIO[0] * around, SURROUND_RATIO[1] * around))
     ys, xs = np.nonzero(ring)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     grain = noise_sigma(ry[y0:y1, x0:x1].astype(np.uint8))

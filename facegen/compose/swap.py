@@ -47,7 +47,7 @@ def render_at(pipe: FaceGenerator, w, size: int) -> np.ndarray:
 
 def swap_faces(pipe: FaceGenerator, photo: np.ndarray, sources: list, source_name: str = "photo",
                faces: list[PhotoFace] | None = None, index: list[int] | None = None,
-               min_face: int = DEFAULT_MIN_FACE, blend: str = "feather", colour: str = "lab",
+               min_face: int = DEFAULT_MIN_FACE, blend: str = "poisson", colour: str = "lab",
                refs: list[str] | None = None, progress: bool = False, match_texture: bool = True) -> SwapResult:
     """Swap faces into `photo` (uint8 RGB array): sources[i] replaces face i (one source: every face).
 

@@ -154,7 +154,7 @@ async def swap(request: Request, file: UploadFile = File(description="a PNG or J
                faces: str = Form(description='JSON: the new face, or one per replaced face: seeds or face objects '
                                              'as other endpoints return them, e.g. [42] or [{"seed": 42}]'),
                index: str | None = Form(None, description="which faces to replace, like 0 or 0,2 (0 the largest)"),
-               blend: str = Form("feather", pattern="^(feather|poisson)$"),
+               blend: str = Form("poisson", pattern="^(feather|poisson)$"),
                colour: str = Form("lab", pattern="^(lab|lightness|none)$"),
                min_face: int = Form(DEFAULT_MIN_FACE, ge=8, le=4096, description=MIN_FACE_HELP),
                format: str = Form("png", pattern="^(png|json)$", description="png: the image; json: a data: URL")):

@@ -81,8 +81,8 @@ def main() -> None:
                                           tile(plain.image, "remastered (default)"),
                                           tile(toned.image, "--palette --truncation 0.8")]),
         ("swap\n(facegen swap)", [
-            tile(swap_faces(pipe, photo, [a]).image, "--face 7 (feather)"),
-            tile(swap_faces(pipe, photo, [b], blend="poisson").image, "--face 21 --blend poisson"),
+            tile(swap_faces(pipe, photo, [a]).image, "--face 7 (Poisson blend)"),
+            tile(swap_faces(pipe, photo, [b], blend="feather").image, "--face 21 --blend feather"),
             tile(swap_faces(pipe, tilted, [a]).image, "tilted photo, --face 7")]),
     ]
     sheet = Image.new("RGB", (LABEL_W + 3 * (TILE + 6), len(rows) * (TILE + 22)), (255, 255, 255))

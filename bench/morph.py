@@ -54,21 +54,30 @@ def cli(out: Path, runs: int = 3) -> dict:
 
 
 def main() -> None:
+    import torch
+
+    from facegen import FaceGenerator
+
     out = Path(tempfile.mkdtemp())
-    results = {"machine": machine(), "frames": FRAMES, "resolution": 64}
-    for precision in ("fp32", "bf16"):
+    res = FaceGenerator.from_pretrained("default").config.resolution
+    # Without bf16 kernels (an AVX2-only CPU) bf16 is emulated, tens of times slower: not worth timing.
+    precisions = ("fp32", "bf16") if torch.ops.mkldnn._is_mkldnn_bf16_supported() else ("fp32",)
+    results = {"machine": machine(), "frames": FRAMES, "resolution": res}
+    for precision in precisions:
         results[precision] = in_process(precision, out)
         print(precision, {k: v and round(v, 3) for k, v in results[precision].items()}, flush=True)
     results["cli"] = cli(out)
     print("cli", results["cli"], flush=True)
-    lines = ["# Morph speed (default model, 64x64, 120 frames)", "", f"Machine: {results['machine']}", "",
+    lines = [f"# Morph speed (default model, {res}x{res}, {FRAMES} frames)", "", f"Machine: {results['machine']}", "",
              "| precision | frames (path + synthesis) s | + GIF s | + MP4 s | total GIF s | total MP4 s |",
              "|---|---|---|---|---|---|"]
-    for p in ("fp32", "bf16"):
+    for p in precisions:
         r = results[p]
         mp4 = f"{r['mp4_encode_s']:.3f}" if r["mp4_encode_s"] is not None else "n/a"
         lines.append(f"| {p} | {r['morph_frames_s']:.3f} | {r['gif_encode_s']:.3f} | {mp4} | {r['gif_total_s']:.3f} | "
                      f"{r.get('mp4_total_s', float('nan')):.3f} |")
+    if len(precisions) == 1:
+        lines += ["", "bf16 not timed: this CPU has no bf16 kernels (torch.ops.mkldnn._is_mkldnn_bf16_supported())."]
     lines += ["", f"Whole command from a cold start, `facegen morph 1 2 --frames 120 --out m.gif`: "
               f"{results['cli']['facegen_morph_gif_s']:.2f} s (median of {len(results['cli']['all_s'])})"]
     print("wrote", write_results("morph", results, "\n".join(lines) + "\n"))

@@ -189,9 +189,14 @@ def cpu_flags() -> list[str]:
     return []
 
 
+def best_conv_peak(peak_bf16: float, peak_fp32: float) -> float:
+    """The faster precision's peak; bf16's is NaN where it was not timed (no bf16 kernels)."""
+    return peak_fp32 if math.isnan(peak_bf16) else max(peak_bf16, peak_fp32)
+
+
 def style_rows(best: dict, flops: dict, batch: int, peak_bf16: float, peak_fp32: float, ref_ips: float) -> dict:
     rows = {}
-    best_peak = peak_fp32 if math.isnan(peak_bf16) else max(peak_bf16, peak_fp32)
+    best_peak = best_conv_peak(peak_bf16, peak_fp32)
     for name, widths in STYLE128.items():
         for precision in ("fp32", "bf16"):
             ips = best[f"{name}_{precision}"]
@@ -290,7 +295,7 @@ def main() -> int:
     median = {k: float(np.median(v)) for k, v in rounds.items()}
     chosen = max(("facegen_fp32", "facegen_bf16"), key=best.get)  # what --precision auto picks
     peak_bf16, peak_fp32, ref_ips, ours_ips = best["peak_bf16"], best["peak_fp32"], best["reference"], best[chosen]
-    best_peak = peak_fp32 if not has_bf16 else max(peak_bf16, peak_fp32)
+    best_peak = best_conv_peak(peak_bf16, peak_fp32)
     plain_ips = best["facegen_fp32_no_augment"]
     step_s = args.batch / ours_ips
     result.update({

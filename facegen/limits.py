@@ -27,6 +27,12 @@ TRAIN_RANGES = {
     "freeze_g": (0, MAX_MAPPING_LAYERS), "d_warmup_kimg": (0.0, 1e6),
 }
 
+# Faces into photos (compose): how a face is blended in. Swap blends in the gradient domain
+# (bench/swap.py: its seam goal met on 94% of faces, feathered on 86%); remaster keeps the
+# feathered mask.
+BLENDS = ("feather", "poisson")
+SWAP_BLEND, REMASTER_BLEND = "poisson", "feather"
+
 # The explore tools.
 # transform: beyond these the face is past anything the model was trained on, by far.
 TRANSFORM_LIMITS = {"exaggerate": 10.0, "truncation": 10.0, "strength": 30.0, "style_jitter": 5.0,

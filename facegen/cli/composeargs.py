@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..limits import BLENDS
 from .generate import _bounded
 
 MAX_PIXELS = 50_000_000
@@ -11,12 +12,12 @@ MAX_PIXELS = 50_000_000
 DEFAULT_MIN_FACE = 32
 
 
-def add_photo_arguments(p: argparse.ArgumentParser, blend: str = "feather") -> None:
+def add_photo_arguments(p: argparse.ArgumentParser, blend: str) -> None:
     p.add_argument("--index", help="only these faces, largest first from 0 (e.g. 0 or 0,2); default: all")
     p.add_argument("--min-face", type=_bounded(int, 16, 4096, "--min-face"), default=DEFAULT_MIN_FACE,
                    help="skip faces framed by fewer photo pixels than this: the side of the square each face "
                         f"is aligned into, about 3.7 times its eye distance (default {DEFAULT_MIN_FACE})")
-    p.add_argument("--blend", choices=("feather", "poisson"), default=blend,
+    p.add_argument("--blend", choices=BLENDS, default=blend,
                    help=f"feathered mask or Poisson (gradient-domain) blending inside the mask (default {blend})")
     p.add_argument("--max-pixels", type=_bounded(int, 1, 1_000_000_000, "--max-pixels"), default=MAX_PIXELS,
                    help=f"refuse larger images before decoding them (default {MAX_PIXELS:,})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..limits import REMASTER_BLEND
 from .composeargs import add_photo_arguments, parse_index, png_output
 from .faceargs import add_model_arguments
 from .generate import _bounded
@@ -24,7 +25,7 @@ def add_remaster_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=_bounded(int, 0, 2**31 - 1, "--seed"), default=0, help="inversion seed")
     p.add_argument("--out-dir", default=".",
                    help="where NAME_remastered.png and NAME_before_after.png go (made, with its parents, if missing)")
-    add_photo_arguments(p)
+    add_photo_arguments(p, blend=REMASTER_BLEND)
     add_model_arguments(p, truncation=False)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..limits import SWAP_BLEND
 from .composeargs import add_photo_arguments, parse_index, png_output
 from .faceargs import FACE_HELP, add_model_arguments
 
@@ -17,9 +18,7 @@ def add_swap_arguments(p: argparse.ArgumentParser) -> None:
                    help="match the new face to the old one's colour and light (lab, default), "
                         "its light only, or not at all")
     p.add_argument("--out", help="output PNG (default: PHOTO's name + _swapped.png, in the current folder)")
-    # Poisson: the new face takes the photo's light at the seam (bench/swap.py: seam goal met on 94% of faces,
-    # feathered 86%).
-    add_photo_arguments(p, blend="poisson")
+    add_photo_arguments(p, blend=SWAP_BLEND)
     add_model_arguments(p)
 
 

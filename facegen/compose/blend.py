@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..limits import BLENDS
 from .align import TEMPLATE
 
-BLENDS = ("feather", "poisson")
 COLOUR_MODES = ("lab", "lightness", "none")
 # The face ellipse in the model frame (side 1), from the eye template: centred a third of
 # the eye distance below the eyes, 0.85 x 1.1 eye distances across (brow to chin, cheek

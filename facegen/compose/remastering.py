@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ..data.images import is_grey
 from ..explore.recipes import pack
-from ..limits import check_truncation
+from ..limits import REMASTER_BLEND, check_truncation
 from ..pipeline import FaceGenerator
 from .align import DEFAULT_MIN_FACE, ComposeError, PhotoFace, crop_face, find_faces
 from .blend import is_toned, paste
@@ -53,7 +53,7 @@ def invert(pipe: FaceGenerator, crop: np.ndarray, steps: int, seed: int, grey: b
 
 def remaster(pipe: FaceGenerator, rgb: np.ndarray, source_name: str = "artwork", steps: int = DEFAULT_STEPS,
              truncation: float = 1.0, edit: tuple | None = None,
-             palette: bool = False, colour: bool = False, blend: str = "feather",
+             palette: bool = False, colour: bool = False, blend: str = REMASTER_BLEND,
              min_face: int = DEFAULT_MIN_FACE, index: list[int] | None = None, seed: int = 0,
              progress: bool = False, keep_detail: bool = True) -> RemasterResult:
     """Remaster every face (or those in `index`) of `rgb` (uint8 RGB array).

@@ -14,6 +14,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..data.images import is_grey
+from ..limits import SWAP_BLEND
 from ..pipeline import FaceGenerator, encode_latent
 from .align import DEFAULT_MIN_FACE, ComposeError, PhotoFace, find_faces
 from .blend import paste
@@ -47,7 +48,7 @@ def render_at(pipe: FaceGenerator, w, size: int) -> np.ndarray:
 
 def swap_faces(pipe: FaceGenerator, photo: np.ndarray, sources: list, source_name: str = "photo",
                faces: list[PhotoFace] | None = None, index: list[int] | None = None,
-               min_face: int = DEFAULT_MIN_FACE, blend: str = "poisson", colour: str = "lab",
+               min_face: int = DEFAULT_MIN_FACE, blend: str = SWAP_BLEND, colour: str = "lab",
                refs: list[str] | None = None, progress: bool = False, match_texture: bool = True) -> SwapResult:
     """Swap faces into `photo` (uint8 RGB array): sources[i] replaces face i (one source: every face).
 

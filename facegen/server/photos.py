@@ -21,9 +21,12 @@ from starlette.exceptions import HTTPException
 from ..data.faces import DEFAULT_MIN_FACE
 from ..explore.faces import collapse
 from ..explore.recipes import latent_recipe
+from ..limits import BLENDS, REMASTER_BLEND, SWAP_BLEND
 from ..provenance import COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, encode_image
 from .api import read_upload, state
 from .schemas import FaceRef, face_json, to_face
+
+BLEND_PATTERN = f"^({'|'.join(BLENDS)})$"
 
 router = APIRouter(prefix="/v1")
 DEFAULT_INVERT_STEPS = 200  # half the CLI's 400: a few seconds a face on one core
@@ -154,7 +157,7 @@ async def swap(request: Request, file: UploadFile = File(description="a PNG or J
                faces: str = Form(description='JSON: the new face, or one per replaced face: seeds or face objects '
                                              'as other endpoints return them, e.g. [42] or [{"seed": 42}]'),
                index: str | None = Form(None, description="which faces to replace, like 0 or 0,2 (0 the largest)"),
-               blend: str = Form("poisson", pattern="^(feather|poisson)$"),
+               blend: str = Form(SWAP_BLEND, pattern=BLEND_PATTERN),
                colour: str = Form("lab", pattern="^(lab|lightness|none)$"),
                min_face: int = Form(DEFAULT_MIN_FACE, ge=8, le=4096, description=MIN_FACE_HELP),
                format: str = Form("png", pattern="^(png|json)$", description="png: the image; json: a data: URL")):
@@ -189,7 +192,7 @@ async def remaster_photo(request: Request, file: UploadFile = File(description="
                          truncation: float = Form(1.0, ge=0.0, le=1.0, description="below 1: toward the average"),
                          palette: bool = Form(False, description="take the artwork's colours"),
                          colour: bool = Form(False, description="colour faces in a greyscale artwork"),
-                         blend: str = Form("feather", pattern="^(feather|poisson)$"),
+                         blend: str = Form(REMASTER_BLEND, pattern=BLEND_PATTERN),
                          min_face: int = Form(DEFAULT_MIN_FACE, ge=8, le=4096, description=MIN_FACE_HELP),
                          format: str = Form("png", pattern="^(png|json)$",
                                             description="png: the image; json: it and the before/after sheet")):

@@ -210,7 +210,7 @@ def run_domain(domain: str, args) -> dict:
     runs = {
         "finetuned": FinetuneOptions(str(work / "train"), str(work / "finetune"), init="default64", **common),
         "scratch": FinetuneOptions(str(work / "train"), str(work / "scratch"), init=None, freeze_g=0, lr=0.0025,
-                                   batch=32, ema_kimg=10.0, train=dict(DEFAULT_SHAPE), **common),
+                                   batch=32, ema_kimg=10.0, discriminator="residual", train=dict(DEFAULT_SHAPE), **common),
     }
     result = {"domain": domain, "built": built, "runs": {}, "measured": {}}
     for name, opts in runs.items():

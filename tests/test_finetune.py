@@ -414,3 +414,21 @@ def test_a_dcgan_source_is_fine_tuned_whole_at_its_own_learning_rate(tmp_path, t
     assert summary["train_options"]["freeze_g"] == 0 and summary["train_options"]["lr"] == 0.0002
     assert any("is a dcgan model: no blocks are kept fixed" in line for line in lines)
     assert load_generator(summary["model"]).config.architecture == "dcgan"
+
+
+def test_a_feature_discriminator_learns_only_its_heads_and_passes_gradients_to_g(first_run, tmp_path):
+    ds, a = first_run
+    t = Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "b"), init=str(a), batch=8,
+                             discriminator="features", **QUIET))
+    trunk = weights(t.D.trunk)
+    heads, g = weights(t.D.heads), weights(t.G)
+    for _ in range(2):
+        stats = t.train_step()
+    assert torch.isfinite(stats["loss_G"]) and torch.isfinite(stats["loss_D"])
+    assert all(torch.equal(trunk[k], v) for k, v in t.D.trunk.state_dict().items())  # BN statistics too
+    assert not t.D.trunk.training and not any(p.requires_grad for p in t.D.trunk.parameters())
+    assert any(not torch.equal(heads[k], v) for k, v in t.D.heads.state_dict().items())
+    assert any(not torch.equal(g[k], v) for k, v in t.G.state_dict().items())
+    with pytest.raises(TrainingError, match="--discriminator"):
+        Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "c"), batch=8, discriminator="pixels",
+                             **TINY_STYLE_KW, **QUIET))

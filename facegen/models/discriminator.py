@@ -124,3 +124,43 @@ def build_discriminator(config: GeneratorConfig, widths: list[int] | None = None
     config.validate()
     kind = DCGANDiscriminator if config.architecture == "dcgan" else ResidualDiscriminator
     return kind(config, widths)
+
+
+class FeatureDiscriminator(nn.Module):
+    """A critic that reads a trained face network's features instead of learning its own from pixels.
+
+    For fine-tuning on a few hundred pictures: a residual D starts from nothing there, and before it
+    has learnt what a face is it pushes G toward grain and broken structure (docs/training.md). Here
+    the frozen `trunk` (the attribute classifier's four conv blocks, trained on CelebA photos) gives
+    features at 32, 16, 8 and 4 px; a small head per scale learns, and their logits are summed, in
+    the spirit of Projected GANs (Sauer et al. 2021). The trunk stays frozen and in eval mode
+    (its BatchNorm statistics are the photos'), whatever train()/requires_grad_() ask of the module.
+    """
+
+    def __init__(self, trunk: nn.Sequential, input_size: int = 64, width: int = 64):
+        super().__init__()
+        self.trunk = trunk.eval().requires_grad_(False)
+        self.input_size = input_size
+        chans = [blk[3].out_channels for blk in trunk]  # each block: conv, BN, act, conv, BN, act, pool
+        self.heads = nn.ModuleList(
+            nn.Sequential(EqConv2d(c, width, 1), EqConv2d(width, width, 3), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+                          EqLinear(width * 16, width), EqLinear(width, 1, activate=False)) for c in chans)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.trunk.eval()
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True):
+        self.heads.requires_grad_(requires_grad)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.input_size:
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="area"
+                              if x.shape[-1] > self.input_size else "bilinear")
+        out = 0
+        for block, head in zip(self.trunk, self.heads):
+            x = block(x)
+            out = out + head(x)[:, 0]
+        return out

@@ -90,7 +90,7 @@ class Trainer:
 
         torch.manual_seed(o.seed)
         self.G = build_generator(self.config).train()
-        self.D = build_discriminator(self.config, o.d_channels).train()
+        self.D = self._build_d(o).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         if self.start is not None:
             self._load_start()
@@ -104,7 +104,7 @@ class Trainer:
         # One fused kernel over all parameters instead of a dozen passes per tensor.
         adam = dict(lr=o.lr, betas=betas, eps=1e-8, fused=dev.type in ("cpu", "cuda"))
         self.opt_G = torch.optim.Adam([p for p in self.G.parameters() if p.requires_grad], **adam)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), **adam)
+        self.opt_D = torch.optim.Adam([p for p in self.D.parameters() if p.requires_grad], **adam)
         self.sampler = BatchSampler(images, o.seed, o.batch, self.dist.rank, self.dist.world)
         self.step = 0
         self.augment_p = o.augment_p
@@ -116,6 +116,14 @@ class Trainer:
         self.on_snapshot = None
         self.deadline: float | None = None
         self.finished_early: str | None = None
+
+    def _build_d(self, o: TrainOptions) -> torch.nn.Module:
+        if o.discriminator == "features":
+            from ..attributes.classifier import INPUT_SIZE, load_classifier
+            from ..models.discriminator import FeatureDiscriminator
+
+            return FeatureDiscriminator(load_classifier().net.features, INPUT_SIZE)
+        return build_discriminator(self.config, o.d_channels)
 
     # ---- fine-tuning (--init) -----------------------------------------------------------------
     def _take_init_shape(self, opts: TrainOptions) -> TrainOptions:

@@ -12,7 +12,7 @@ from .data import TrainingError
 # Changing any of these changes what the run computes, so a resume refuses a mismatch.
 IDENTITY = ("arch", "resolution", "batch", "lr", "channels", "latent_dim", "w_dim", "mapping_layers",
             "latent_distribution", "r1_gamma", "r1_every", "ema_kimg", "augment_p", "mirror", "style_mixing", "seed",
-            "init", "freeze_g", "d_warmup_kimg", "d_channels")
+            "init", "freeze_g", "d_warmup_kimg", "d_channels", "discriminator")
 
 # The options that set the generator's shape, and their names in its config: a fine-tune takes them
 # from the model it starts from.
@@ -36,6 +36,7 @@ class TrainOptions:
     lr: float | None = None  # style 0.0025 (StyleGAN2-ADA); dcgan 0.0002 (Radford et al.)
     channels: list[int] | None = None
     d_channels: list[int] | None = None  # D's widths from full resolution down to 4x4; default: G's mirrored
+    discriminator: str = "residual"  # style: or "features", heads on the attribute classifier's frozen features
     latent_dim: int | None = None  # style 256, dcgan 100
     latent_distribution: str | None = None  # normal; uniform01: what the classic Keras script feeds
     w_dim: int | None = None  # style: 256
@@ -102,6 +103,10 @@ class TrainOptions:
                                       and all(1 <= c <= MAX_CHANNELS for c in o.d_channels)),
              f"--d-channels: {len(o.channels)} widths between 1 and {MAX_CHANNELS} are needed (one per "
              f"resolution, {o.resolution} down to 4), got {o.d_channels}"),
+            (o.discriminator in ("residual", "features") and (o.discriminator == "residual" or o.arch == "style")
+             and not (o.discriminator == "features" and o.d_channels),
+             f"--discriminator must be residual or features (style only, without --d-channels), "
+             f"not {o.discriminator!r}"),
             (1 <= o.grid <= 256, f"grid must be in 1..256, got {o.grid}"),
             (o.log_steps >= 1, f"log_steps must be positive, got {o.log_steps}"),
             (o.precision in ("auto", "fp32", "bf16"), f"--precision must be auto, fp32 or bf16, not {o.precision!r}"),

@@ -84,6 +84,8 @@ class FinetuneOptions:
 
 # Options a re-run may change: they steer the command, not what is trained.
 STEERING = ("minutes", "patience", "workers", "progress")
+# What a run started before an option existed did: such a run continues as it began.
+BEFORE_OPTION = {"discriminator": "residual"}
 # Why a run stopped, when re-running it can take it further (for a spent budget: with more --minutes).
 UNFINISHED = ("interrupted", "time budget spent")
 
@@ -171,6 +173,7 @@ def _earlier_part(run: Path, opts: FinetuneOptions) -> list[dict] | None:
     except (OSError, ValueError) as e:
         raise FinetuneError(f"{saved_path}: unreadable ({e}); give a new --out") from None
     now = dataclasses.asdict(opts)
+    saved = {**BEFORE_OPTION, **saved}  # an option newer than the run had this value then
     changed = [f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in now if k not in STEERING and saved.get(k) != now[k]]
     if changed:
         raise FinetuneError(f"{run}: a fine-tune started with other options ({'; '.join(changed)}); repeat them to "

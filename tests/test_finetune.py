@@ -429,6 +429,9 @@ def test_a_feature_discriminator_learns_only_its_heads_and_passes_gradients_to_g
     assert not t.D.trunk.training and not any(p.requires_grad for p in t.D.trunk.parameters())
     assert any(not torch.equal(heads[k], v) for k, v in t.D.heads.state_dict().items())
     assert any(not torch.equal(g[k], v) for k, v in t.G.state_dict().items())
-    with pytest.raises(TrainingError, match="--discriminator"):
-        Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "c"), batch=8, discriminator="pixels",
-                             **TINY_STYLE_KW, **QUIET))
+    for bad, says in [(dict(discriminator="pixels", **TINY_STYLE_KW), "must be residual or features"),
+                      (dict(discriminator="features", arch="dcgan"), "needs a style generator"),
+                      (dict(discriminator="features", d_channels=[32, 32, 16, 8], **TINY_STYLE_KW),
+                       "leave out --d-channels")]:
+        with pytest.raises(TrainingError, match=says):
+            Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "c"), batch=8, **bad, **QUIET))

@@ -103,10 +103,12 @@ class TrainOptions:
                                       and all(1 <= c <= MAX_CHANNELS for c in o.d_channels)),
              f"--d-channels: {len(o.channels)} widths between 1 and {MAX_CHANNELS} are needed (one per "
              f"resolution, {o.resolution} down to 4), got {o.d_channels}"),
-            (o.discriminator in ("residual", "features") and (o.discriminator == "residual" or o.arch == "style")
-             and not (o.discriminator == "features" and o.d_channels),
-             f"--discriminator must be residual or features (style only, without --d-channels), "
-             f"not {o.discriminator!r}"),
+            (o.discriminator in ("residual", "features"),
+             f"--discriminator must be residual or features, not {o.discriminator!r}"),
+            (o.discriminator != "features" or o.arch == "style",
+             "--discriminator features needs a style generator: a dcgan trains with the residual one"),
+            (o.discriminator != "features" or not o.d_channels,
+             "--discriminator features has fixed widths (the classifier's): leave out --d-channels"),
             (1 <= o.grid <= 256, f"grid must be in 1..256, got {o.grid}"),
             (o.log_steps >= 1, f"log_steps must be positive, got {o.log_steps}"),
             (o.precision in ("auto", "fp32", "bf16"), f"--precision must be auto, fp32 or bf16, not {o.precision!r}"),

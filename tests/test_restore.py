@@ -35,6 +35,19 @@ def test_grain_is_estimated_and_smoothed(grey):
     assert err(out) < 0.75 * err(noisy)
 
 
+def test_a_share_of_the_grain_is_put_back_the_same_way_every_time(grey, monkeypatch):
+    from facegen.compose import restore
+
+    noisy = np.clip(grey + np.random.default_rng(0).normal(0, 12, grey.shape), 0, 255).astype(np.uint8)
+    info = {}
+    out = restore_luma(noisy, info)
+    assert np.array_equal(out, restore_luma(noisy)) and info["denoise_h"] > 0
+    share = restore.REGRAIN
+    monkeypatch.setattr(restore, "REGRAIN", 0.0)
+    put_back = out.astype(float) - restore_luma(noisy)
+    assert share > 0 and put_back.std() == pytest.approx(share * info["grain"], rel=0.2)
+
+
 def test_a_light_scratch_across_the_face_is_filled(grey):
     scratched = grey.copy()
     cv2.line(scratched, (95, 85), (150, 170), 250, 1)   # across the face

@@ -34,7 +34,9 @@ For each domain:
 
 On one free core each domain takes about 2 x MINUTES + 10 min (measuring), so the default
 run is about 8.7 h; two processes with different --domains on two cores halve it.
-Writes RESULTS/finetune.json, finetune.md and finetune/*.png (RESULTS: --results, default bench/results).
+Writes RESULTS/finetune.json, finetune.md and finetune/*.png (RESULTS: --results, default bench/results);
+a domain's row replaces its earlier one, and the rows of domains not run this time stay, each with
+the settings and machine it was measured with.
 """
 from __future__ import annotations
 
@@ -225,7 +227,7 @@ def run_domain(domain: str, args) -> dict:
                                                         "model", "notes")}
         # Runs from before an option existed did what it now says when set so (finetune.run.BEFORE_OPTION).
         ran = {**BEFORE_OPTION, **summary["options"]}
-        result["runs"][name].update(discriminator=ran["discriminator"], backoff=ran["backoff"])
+        result["runs"][name]["discriminator"] = ran["discriminator"]
         result["runs"][name]["best_kimg"] = summary["best"]["kimg"] if summary["best"] else None
     train_faces = work / "finetune" / "train"
     models = {"default": ("default64", train_faces), "finetuned": (result["runs"]["finetuned"]["model"], train_faces),
@@ -252,7 +254,7 @@ def markdown(results: dict) -> str:
         "held-out photos prepared as `facegen prepare` does (lower is better); near-copies: the share of samples "
         "nearer a training face than the 1st percentile of held-out-to-training distances. Goal (issue 23): "
         "fine-tuned KID at most half of the untouched model's and of the from-scratch run's.", "",
-        "| domain | minutes per run | fine-tune's D, back-off | faces train / held-out | KID x1000 default64 | "
+        "| domain | minutes per run | fine-tune's D | faces train / held-out | KID x1000 default64 | "
         "fine-tuned | from scratch | goal met | near-copies fine-tuned / scratch | kimg (best) fine-tuned / scratch "
         "| stopped: fine-tuned / scratch | machine |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -278,9 +280,8 @@ def markdown(results: dict) -> str:
             met = "yes" if ft <= m["default"]["kid_x1000"] / 2 and ft <= m["scratch"]["kid_x1000"] / 2 and \
                 m["finetuned"]["memorised_share"] <= 0.01 else "no"
         ft_run = runs["finetuned"]
-        how = f"{ft_run['discriminator']}, {'off' if ft_run['backoff'] >= 1 else 'x' + format(ft_run['backoff'], 'g')}"
         faces = f"{ft_run['train_faces']} / {r['heldout_faces']}"
-        lines.append(f"| {r['domain']} | {a['minutes']:g} | {how} | {faces} | {kid('default')} | "
+        lines.append(f"| {r['domain']} | {a['minutes']:g} | {ft_run['discriminator']} | {faces} | {kid('default')} | "
                      f"{kid('finetuned')} | {kid('scratch')} | {met} | {share('finetuned')} / {share('scratch')} | "
                      f"{kimg('finetuned')} / {kimg('scratch')} | {ft_run['stopped']} / "
                      f"{runs['scratch']['stopped']} | {r['machine']['cpu_model']} |")

@@ -299,9 +299,8 @@ def test_a_killed_finetune_continues_where_it_stopped_and_ends_as_an_uninterrupt
         tmp_path, tiny_model_file, monkeypatch):
     torch.set_num_threads(1)
     folder, model = portraits(tmp_path / "me"), str(tiny_model_file())
-    # backoff 1: a kill while measuring loses the back-off that measurement would have made
     options = dict(init=model, kimg=0.096, eval_kimg=0.032, batch=8, min_heldout=4, workers=1,
-                   near_duplicates=-1, precision="fp32", progress=False, backoff=1.0)
+                   near_duplicates=-1, precision="fp32", progress=False)
     scripted(monkeypatch, [(5.0, False), (3.0, False), (4.0, False), (6.0, False)])
     whole = finetune(FinetuneOptions(str(folder), str(tmp_path / "whole"), **options), tell=lambda text: None)
     assert [r["step"] for r in whole["evaluations"]] == [0, 4, 8, 12]
@@ -333,35 +332,6 @@ def test_a_killed_finetune_continues_where_it_stopped_and_ends_as_an_uninterrupt
     (tmp_path / "mine" / "notes.txt").write_text("mine")
     with pytest.raises(FinetuneError, match="mine: already exists and is not a fine-tune's folder"):
         finetune(FinetuneOptions(str(folder), str(tmp_path / "mine"), **options), tell=lambda text: None)
-
-
-def test_a_worse_measurement_sends_the_trainer_back_to_the_best_snapshot_with_a_smaller_lr(
-        first_run, tmp_path, monkeypatch):
-    import time
-
-    from facegen.finetune.run import Keeper
-
-    ds, a = first_run
-    t = Trainer(TrainOptions(dataset=str(ds), out=str(tmp_path / "b"), init=str(a), batch=8, lr=0.002, **QUIET))
-    scripted(monkeypatch, [(5.0, False), (6.0, False), (7.0, False), (8.0, False)])
-    opts = FinetuneOptions("unused", str(tmp_path / "run"), patience=3)
-    (tmp_path / "run").mkdir()
-    keeper = Keeper(tmp_path / "run", ScriptedMeter(), opts, time.monotonic(), time.monotonic() + 600, lambda _: None)
-    keeper(t)  # the best: the starting weights
-    best = {net: weights(getattr(t, net)) for net in ("G", "G_ema", "D")}
-    for worse, lr in [(1, 0.001), (2, 0.0005)]:
-        t.train_step(), t.train_step()
-        assert any(not torch.equal(best["G"][k], v) for k, v in t.G.state_dict().items())
-        row = keeper(t)
-        assert row["note"].endswith(f"back to the 0.0-kimg snapshot, lr now {lr:.3g}")
-        for net in best:
-            assert all(torch.equal(best[net][k], v) for k, v in getattr(t, net).state_dict().items()), net
-        assert t.lr == pytest.approx(lr) and t.opt_D.param_groups[0]["lr"] == pytest.approx(lr)
-        assert t.step == 2 * worse and t.finished_early is None  # the count goes on; the run too
-    t.train_step()
-    keeper(t)
-    assert t.finished_early == "KID has not improved for 3 evaluations"
-    assert [r["lr"] for r in keeper.rows] == pytest.approx([0.002, 0.002, 0.001, 0.0005])
 
 
 def test_the_memorisation_guard_flags_training_images_scored_as_samples():

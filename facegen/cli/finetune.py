@@ -32,9 +32,6 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
                    help="faces generated per measurement (default 200)")
     p.add_argument("--patience", type=_bounded(int, 1, 1000, "--patience"), default=4,
                    help="stop after this many measurements without a better KID (default 4)")
-    p.add_argument("--backoff", type=_bounded(float, 0.01, 1.0, "--backoff"), default=0.5,
-                   help="after a measurement worse than the best, go back to the best snapshot and multiply the "
-                        "learning rate by this, once more for each worse one in a row (default 0.5; 1: carry on)")
     p.add_argument("--heldout", dest="heldout_share", type=_bounded(float, 0.01, 0.9, "--heldout"), default=0.1,
                    help="share of the photos held out to measure with (default 0.1)")
     p.add_argument("--min-heldout", type=_bounded(int, 2, 100_000, "--min-heldout"), default=16,

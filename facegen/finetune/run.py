@@ -73,9 +73,6 @@ class FinetuneOptions:
     # (bench/finetune.py's sketch domain: KID x1000 153 -> 90 at 5 kimg, and held at 10).
     discriminator: str = "features"
     ema_kimg: float = 2.0
-    # A measurement worse than the best sends the trainer back to the best snapshot, its learning
-    # rate times this once more for each worse measurement in a row (1: carry on as it is).
-    backoff: float = 0.5
     precision: str = "auto"
     seed: int = 0
     workers: int = 2
@@ -88,7 +85,7 @@ class FinetuneOptions:
 # Options a re-run may change: they steer the command, not what is trained.
 STEERING = ("minutes", "patience", "workers", "progress")
 # What a run started before an option existed did: such a run continues as it began.
-BEFORE_OPTION = {"discriminator": "residual", "backoff": 1.0}
+BEFORE_OPTION = {"discriminator": "residual"}
 # Why a run stopped, when re-running it can take it further (for a spent budget: with more --minutes).
 UNFINISHED = ("interrupted", "time budget spent")
 
@@ -103,7 +100,6 @@ class Keeper:
         self.best: dict | None = None
         self.stale = 0
         self.copying: dict | None = None  # the first evaluation over the near-copy limit
-        self.best_state: tuple[dict, dict] | None = None  # the trainer at the best snapshot (this process's)
         self.model = run / "model.safetensors"
         for row in rows or []:  # an earlier part of this run, resumed: its verdicts stand
             self.rows.append(row)
@@ -123,7 +119,7 @@ class Keeper:
     def __call__(self, trainer: Trainer) -> dict:
         r = self.meter(trainer.G_ema)
         row = {"step": trainer.step, "kimg": trainer.images_seen / 1000,
-               "minutes": (time.monotonic() - self.t0) / 60, "lr": trainer.lr, **r}
+               "minutes": (time.monotonic() - self.t0) / 60, **r}
         note = ""
         if self.opts.guard and r["flagged"] and self.copying is None:
             self.copying = row
@@ -136,9 +132,6 @@ class Keeper:
         elif self.best is None or r["kid"] < self.best["kid"]:
             self.best, self.stale = row, 0
             self._export(trainer)
-            if self.opts.backoff < 1:
-                tensors, meta = trainer.state()
-                self.best_state = ({k: v.clone() for k, v in tensors.items()}, copy.deepcopy(meta))
             note = f"best so far -> {self.model}"
         else:
             self.stale += 1
@@ -146,8 +139,6 @@ class Keeper:
                    f"({self.stale} of {self.opts.patience})"
             if self.stale >= self.opts.patience:
                 trainer.finish(f"KID has not improved for {self.stale} evaluations")
-            elif self.opts.backoff < 1:
-                note += self._back_off(trainer)
         row["note"] = note
         self.rows.append(row)
         with open(self.run / "evaluations.jsonl", "a", encoding="utf-8") as f:
@@ -159,17 +150,6 @@ class Keeper:
         # Leave time for one more evaluation after training stops.
         trainer.deadline = self.deadline - r["seconds"] - 5
         return row
-
-    def _back_off(self, trainer: Trainer) -> str:
-        """Measured on bench/finetune.py's domains, KID was best after 5-10 kimg and worse after at the
-        same rate: go back to the best and take smaller steps from there."""
-        lr = self.best.get("lr", trainer.opts.lr) * self.opts.backoff ** self.stale
-        if self.best_state is not None:  # None in a resumed run: it was the killed process's memory
-            tensors, meta = self.best_state  # copied: the optimiser steps its moments in place
-            trainer.rewind({k: v.clone() for k, v in tensors.items()}, meta)  # (and the best's lr)
-        trainer.set_lr(lr)
-        went = f"back to the {self.best['kimg']:.1f}-kimg snapshot, " if self.best_state is not None else ""
-        return f"; {went}lr now {lr:.3g}"
 
     def _export(self, trainer: Trainer) -> None:
         config = copy.deepcopy(trainer.config)
@@ -234,8 +214,7 @@ def finetune(opts: FinetuneOptions, tell=_print) -> dict:
     checks = [(opts.minutes > 0, f"--minutes must be positive, got {opts.minutes}"),
               (opts.patience >= 1, f"--patience must be at least 1, got {opts.patience}"),
               (opts.eval_samples >= 2, f"--eval-samples must be at least 2, got {opts.eval_samples}"),
-              (0 < opts.heldout_share < 1, f"--heldout must be between 0 and 1, got {opts.heldout_share}"),
-              (0 < opts.backoff <= 1, f"--backoff must be above 0 and at most 1, got {opts.backoff}")]
+              (0 < opts.heldout_share < 1, f"--heldout must be between 0 and 1, got {opts.heldout_share}")]
     for ok, message in checks:
         if not ok:
             raise FinetuneError(message)

@@ -195,29 +195,15 @@ class Trainer:
         return tensors, meta
 
     def load_state(self, tensors: dict, meta: dict) -> None:
-        self.rewind(tensors, meta)
-        ckpt.restore_rng(tensors, meta["rng"])
-        self.step = int(meta["step"])
-        self.images_before = int(meta.get("images_before", 0))
-        self.augment_p = float(meta["augment_p"])
-
-    def rewind(self, tensors: dict, meta: dict) -> None:
-        """The networks and optimiser moments of an earlier state(); the step count, data order and
-        random streams go on (facegen finetune backs off to its best snapshot this way)."""
         for name in ("G", "D", "G_ema"):
             prefix = name + "."
             getattr(self, name).load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
         ckpt.restore_optimizer("opt_G", self.opt_G, tensors, meta["opt_G"])
         ckpt.restore_optimizer("opt_D", self.opt_D, tensors, meta["opt_D"])
-
-    @property
-    def lr(self) -> float:
-        return self.opt_G.param_groups[0]["lr"]
-
-    def set_lr(self, lr: float) -> None:
-        for opt in (self.opt_G, self.opt_D):
-            for group in opt.param_groups:
-                group["lr"] = lr
+        ckpt.restore_rng(tensors, meta["rng"])
+        self.step = int(meta["step"])
+        self.images_before = int(meta.get("images_before", 0))
+        self.augment_p = float(meta["augment_p"])
 
     def save(self) -> Path | None:
         """Checkpoint on rank 0; BatchNorm statistics are rank 0's on every process afterwards."""

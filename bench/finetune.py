@@ -225,7 +225,7 @@ def run_domain(domain: str, args) -> dict:
             summary = finetune(opts)
         result["runs"][name] = {k: summary[k] for k in ("stopped", "minutes", "kimg", "train_faces", "heldout_faces",
                                                         "model", "notes")}
-        # Runs from before an option existed did what it now says when set so (finetune.run.BEFORE_OPTION).
+        # A run from before --discriminator existed ran with the value BEFORE_OPTION gives it.
         ran = {**BEFORE_OPTION, **summary["options"]}
         result["runs"][name]["discriminator"] = ran["discriminator"]
         result["runs"][name]["best_kimg"] = summary["best"]["kimg"] if summary["best"] else None

@@ -129,12 +129,13 @@ def restore_luma(y: np.ndarray, info: dict | None = None, steps=STEPS) -> np.nda
     if amount > 0.05:
         f = y.astype(np.float32)
         y = np.clip(f + amount * (f - cv2.GaussianBlur(f, (0, 0), SHARPEN_SIGMA)) + 0.5, 0, 255).astype(np.uint8)
-    if h and REGRAIN > 0:
-        noise = np.random.default_rng(0).normal(0, REGRAIN * grain, y.shape).astype(np.float32)
+    put_back = REGRAIN * grain if h else 0.0
+    if put_back > 0:
+        noise = np.random.default_rng(0).normal(0, put_back, y.shape).astype(np.float32)
         y = np.clip(y.astype(np.float32) + noise + 0.5, 0, 255).astype(np.uint8)
     if info is not None:
         info.update(grain=round(grain, 2), denoise_h=round(h, 2), scratch_px=int((scratch > 0).sum()),
-                    edge_sigma=round(blur, 2), sharpen=round(amount, 2))
+                    edge_sigma=round(blur, 2), sharpen=round(amount, 2), grain_back=round(put_back, 2))
     return y
 
 

@@ -27,6 +27,10 @@ TRAIN_RANGES = {
     "freeze_g": (0, MAX_MAPPING_LAYERS), "d_warmup_kimg": (0.0, 1e6),
 }
 
+# `--discriminator`: residual (StyleGAN2's, learns from pixels) or features (heads on the attribute
+# classifier's frozen features: for a few hundred pictures; style generators only).
+DISCRIMINATORS = ("residual", "features")
+
 # Faces into photos (compose): how a face is blended in. Swap blends in the gradient domain
 # (bench/swap.py: its seam goal met on 94% of faces, feathered on 86%); remaster keeps the
 # feathered mask.

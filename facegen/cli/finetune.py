@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..limits import DISCRIMINATORS
 from ..models.file import BUNDLED_NAMES
 from .generate import _bounded
 
@@ -47,7 +48,7 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--freeze-g", type=_bounded(int, 0, 16, "--freeze-g"), default=2, metavar="N",
                    help="keep the mapping network and G's first N blocks fixed (default 2: 4x4 and 8x8, which set "
                         "pose and layout); 0 trains everything, and the named directions cannot be kept")
-    p.add_argument("--discriminator", choices=("features", "residual"), default="features",
+    p.add_argument("--discriminator", choices=DISCRIMINATORS, default="features",
                    help="features (default): small heads on the attribute classifier's frozen features, which "
                         "already know faces; residual: a StyleGAN2 D learning from pixels (style models only)")
     p.add_argument("--ema-kimg", type=_bounded(float, 0.0, 1e4, "--ema-kimg"), default=2.0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from ..limits import RESOLUTIONS, TRAIN_RANGES
+from ..limits import DISCRIMINATORS, RESOLUTIONS, TRAIN_RANGES
 from .generate import _bounded
 
 
@@ -74,7 +74,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                                                       "D mirrors them")
     p.add_argument("--d-channels", type=_channels, help="style or dcgan: D widths from full resolution down to 4x4, "
                                                         "e.g. 32,32,64,128,256,256 (default: G's mirrored)")
-    p.add_argument("--discriminator", choices=("residual", "features"),
+    p.add_argument("--discriminator", choices=DISCRIMINATORS,
                    help="style: residual (default, learns from pixels) or features (small heads on the attribute "
                         "classifier's frozen features: for a few hundred pictures)")
     p.add_argument("--latent-dim", type=_ranged(int, "latent_dim"), help="z size (style 256, dcgan 100)")

@@ -5,7 +5,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from ..limits import MAX_CHANNELS, RESOLUTIONS, TRAIN_RANGES
+from ..limits import DISCRIMINATORS, MAX_CHANNELS, RESOLUTIONS, TRAIN_RANGES
 from ..models.config import GeneratorConfig, default_channels
 from .data import TrainingError
 
@@ -103,7 +103,7 @@ class TrainOptions:
                                       and all(1 <= c <= MAX_CHANNELS for c in o.d_channels)),
              f"--d-channels: {len(o.channels)} widths between 1 and {MAX_CHANNELS} are needed (one per "
              f"resolution, {o.resolution} down to 4), got {o.d_channels}"),
-            (o.discriminator in ("residual", "features"),
+            (o.discriminator in DISCRIMINATORS,
              f"--discriminator must be residual or features, not {o.discriminator!r}"),
             (o.discriminator != "features" or o.arch == "style",
              "--discriminator features needs a style generator: a dcgan trains with the residual one"),

@@ -1,4 +1,4 @@
-"""An old photo's own face, cleaned: scratches filled, grain and JPEG blocks smoothed, blur sharpened back.
+"""An old photo's own face, cleaned: scratches filled, grain and JPEG blocks smoothed, blur undone.
 
 remaster uses this where a face spans more photo pixels than the model has (a 64-pixel model
 on a face 140 pixels across): there the regenerated face is softer than the photo, so the photo
@@ -14,8 +14,11 @@ frequencies (blend.paste's keep_detail). Each step's strength is measured on the
    the bench's aged ones ~6.5, p5 4.5; below GRAIN_FLOOR a photo is left alone).
 3. blur: the width of the strongest edges (a step blurred by a Gaussian of sigma s has a peak
    gradient of height / (s * sqrt(2 pi))) against SHARP_EDGE, the median of 40 clean CelebA
-   photos (#0-39, not the bench's); the excess is sharpened back with an unsharp mask.
-4. grain back: a share of the grain measured in step 2, as seeded noise, so the face is not waxy.
+   photos (#0-39, not the bench's); the excess blur is undone by deconvolving with a Gaussian
+   of that width, regularised by the Laplacian (constrained least squares) so grain is not
+   raised with the detail (an unsharp mask did this before: docs/photos.md compares the two).
+4. put back: a share of what denoising took away (it holds the photo's own skin and hair texture
+   as well as grain) and a share of the measured grain as seeded noise, so the face is not waxy.
 Each is measured on the face's region with half its size again around it (restore_region): on the
 face alone, smooth skin under-reads JPEG'd grain. bench/remaster.py measures each step on aged photos.
 """
@@ -26,14 +29,18 @@ import numpy as np
 GRAIN_FLOOR = 4.0     # half-resolution grain (levels) below which nothing is denoised
 DENOISE = 1.3         # NL-means h, in units of the half-resolution grain sigma
 SHARP_EDGE = 1.06     # edge_sigma of a clean photo (median of CelebA test photos #0-39; p90 1.24)
-SHARPEN_SIGMA = 1.5   # unsharp-mask radius
-SHARPEN = 1.2         # unsharp amount per squared pixel of excess blur (capped at MAX_SHARPEN)
-MAX_SHARPEN = 1.5
-# A fifth of the measured grain is put back (seeded) after sharpening: a face wiped smooth reads as
-# less like the clean photo to InceptionV3. bench/remaster.py's 99 faces, their inversions re-pasted
-# with shares 0, 0.2, 0.3, 0.4, 0.6: Inception-closer 80, 85, 87, 89, 89%, PSNR-closer 90, 90, 89, 87,
-# 71% (past 0.2 the noise costs PSNR). The bench run itself: 78% before, 82% with 0.2.
-REGRAIN = 0.2
+MAX_DEBLUR = 1.5      # the widest Gaussian blur undone (pixels)
+DEBLUR_SCALE = 1.1    # the measured excess blur is undone 10% further: more detail at the same PSNR and Inception
+# Deconvolution's regularisation at a grain of DEBLUR_GRAIN levels; it scales with the grain's variance
+# (grain counted as at least GRAIN_FLOOR), as a Wiener filter's does. Larger holds grain down, smaller
+# restores more detail.
+DEBLUR_K = 0.016
+DEBLUR_GRAIN = 6.5
+# What goes back after denoising and deblurring. A face wiped smooth reads as less like the clean photo
+# to InceptionV3; noise costs PSNR. These and the deblur settings were chosen with bench/remaster_sweep.py
+# on bench/remaster.py's photos (#3000-3099) and checked on the next hundred (--start 3100): docs/photos.md.
+RESIDUAL = 0.3        # share of what denoising removed
+REGRAIN = 0.5         # share of the measured grain, as seeded noise
 SCRATCH_LEVELS = 12.0  # a scratch is at least this much lighter than its surroundings ...
 SCRATCH_SIGMAS = 1.5   # ... and this many grain sigmas
 SCRATCH_LENGTH = 30    # pixels of straight line
@@ -105,11 +112,24 @@ def scratch_mask(y: np.ndarray, grain: float) -> np.ndarray:
     return along & cv2.dilate(thin, np.ones((3, 3), np.uint8))
 
 
+def deconvolve(y: np.ndarray, sigma: float, k: float) -> np.ndarray:
+    """`y` (float32) with a Gaussian blur of `sigma` undone: H / (H^2 + k |L|^2) in the frequency
+    domain, L the Laplacian, so flat areas and the mean stay as they were and grain is held down."""
+    pad = int(np.ceil(3 * sigma)) + 8
+    p = np.pad(y, pad, mode="reflect")
+    fy = np.fft.fftfreq(p.shape[0])[:, None]
+    fx = np.fft.rfftfreq(p.shape[1])[None, :]
+    H = np.exp(-2 * np.pi ** 2 * sigma ** 2 * (fx ** 2 + fy ** 2))
+    L2 = (4 * np.sin(np.pi * fx) ** 2 + 4 * np.sin(np.pi * fy) ** 2) ** 2
+    out = np.fft.irfft2(np.fft.rfft2(p) * (H / (H ** 2 + k * L2)), s=p.shape)
+    return out[pad:-pad, pad:-pad].astype(np.float32)
+
+
 STEPS = ("scratches", "grain", "blur")
 
 
 def restore_luma(y: np.ndarray, info: dict | None = None, steps=STEPS) -> np.ndarray:
-    """Luminance (uint8, H x W) with scratches inpainted, grain removed, blur sharpened back.
+    """Luminance (uint8, H x W) with scratches inpainted, grain removed, blur undone.
 
     `info`, when given, is filled with what was measured and done (grain, scratch pixels, blur).
     `steps`: which of STEPS to take (bench/remaster.py leaves each out in turn).
@@ -121,21 +141,24 @@ def restore_luma(y: np.ndarray, info: dict | None = None, steps=STEPS) -> np.nda
     if scratch.any():
         y = cv2.inpaint(y, scratch, 2, cv2.INPAINT_TELEA)
     h = DENOISE * grain if grain > GRAIN_FLOOR and "grain" in steps else 0.0
+    before = y
     if h:
         y = cv2.fastNlMeansDenoising(y, None, h=float(h), templateWindowSize=7, searchWindowSize=21)
     blur = edge_sigma(y)
-    excess = float(np.sqrt(max(blur ** 2 - SHARP_EDGE ** 2, 0.0)))
-    amount = min(SHARPEN * excess ** 2, MAX_SHARPEN) if "blur" in steps else 0.0
-    if amount > 0.05:
-        f = y.astype(np.float32)
-        y = np.clip(f + amount * (f - cv2.GaussianBlur(f, (0, 0), SHARPEN_SIGMA)) + 0.5, 0, 255).astype(np.uint8)
-    put_back = REGRAIN * grain if h else 0.0
-    if put_back > 0:
-        noise = np.random.default_rng(0).normal(0, put_back, y.shape).astype(np.float32)
-        y = np.clip(y.astype(np.float32) + noise + 0.5, 0, 255).astype(np.uint8)
+    excess = DEBLUR_SCALE * float(np.sqrt(max(blur ** 2 - SHARP_EDGE ** 2, 0.0))) if "blur" in steps else 0.0
+    excess = min(excess, MAX_DEBLUR)
+    f = y.astype(np.float32)
+    if excess > 0.2:
+        f = deconvolve(f, excess, DEBLUR_K * (max(grain, GRAIN_FLOOR) / DEBLUR_GRAIN) ** 2)
+    grain_back = REGRAIN * grain if h else 0.0
+    if h:
+        rng = np.random.default_rng(0)  # the same photo comes out the same every time
+        f += RESIDUAL * (before.astype(np.float32) - y) + rng.normal(0, grain_back, f.shape).astype(np.float32)
+    y = np.clip(f + 0.5, 0, 255).astype(np.uint8)
     if info is not None:
         info.update(grain=round(grain, 2), denoise_h=round(h, 2), scratch_px=int((scratch > 0).sum()),
-                    edge_sigma=round(blur, 2), sharpen=round(amount, 2), grain_back=round(put_back, 2))
+                    edge_sigma=round(blur, 2), deblur=round(excess if excess > 0.2 else 0.0, 2),
+                    grain_back=round(grain_back, 2))
     return y
 
 

@@ -69,7 +69,7 @@ def measure(pipe, inception, remastered: list[dict], setting: dict[str, float]) 
 def main() -> None:
     import torch
 
-    from facegen.compose import ComposeError, remaster
+    from facegen.compose import ComposeError, remaster, restore
     from facegen.metrics.features import InceptionFeatures
     from facegen.pipeline import FaceGenerator
 
@@ -107,8 +107,6 @@ def main() -> None:
           "|---|---|---|---|"]
     md += [f"| {spec} | {100 * r['closer_than_aged_by_psnr']:.0f}% | {100 * r['closer_than_aged_by_inception']:.0f}% | "
            f"{r['detail_ratio_median']} |" for spec, r in results.items()]
-    from facegen.compose import restore
-
     consts = ", ".join(f"{n}={getattr(restore, n)}" for n in dir(restore) if n.isupper() and n != "STEPS")
     md += ["", f"`current`: compose.restore as it stands ({consts}); other rows change only what they name.",
            "", "Goal (#20): >= 90% closer by PSNR and by Inception, detail ratio median >= 0.8.", ""]

@@ -88,6 +88,20 @@ def pasted(pipe, aged: np.ndarray, result, keep_detail: bool, grey: bool) -> np.
     return out
 
 
+def measured_region(result) -> np.ndarray:
+    """Where a remaster is measured: its face mask above 0.5, eroded by a pixel."""
+    import cv2
+
+    return cv2.erode((result.mask > 0.5).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+
+def inception_distances(inception, clean: np.ndarray, images: list[np.ndarray], result) -> list[float]:
+    """Each image's distance to the clean photo in InceptionV3's pool features, all framed as the first
+    face is (frame)."""
+    feats = inception(np.stack([frame(clean, img, result.mask, result.faces[0]) for img in [clean, *images]]))
+    return [float(np.linalg.norm(f - feats[0])) for f in feats[1:]]
+
+
 def frame(clean: np.ndarray, img: np.ndarray, alpha: np.ndarray, face) -> np.ndarray:
     """The face's model frame with `img` inside the soft mask and the clean photo outside it."""
     from facegen.compose.align import crop_face
@@ -177,8 +191,7 @@ def main() -> None:
         except ComposeError as e:
             rows.append({"file": f.name, "error": str(e)})
             continue
-        mask = r.mask > 0.5
-        mask = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        mask = measured_region(r)
         grey = k % 2 == 1
         images = {"aged": aged, "keep-detail": np.asarray(r.image),
                   "keep-detail --colour": pasted(pipe, aged, r, True, False) if grey else np.asarray(r.image),
@@ -193,10 +206,8 @@ def main() -> None:
             row[name] = {"psnr": round(psnr(img, clean, mask), 3), "detail_ratio": round(detail(img, mask) / d0, 3)}
         if inception is not None:
             names = ["aged", *VARIANTS]
-            feats = inception(np.stack([frame(clean, clean, r.mask, r.faces[0])]
-                                       + [frame(clean, images[n], r.mask, r.faces[0]) for n in names]))
-            for n, fv in zip(names, feats[1:]):
-                row[n]["inception"] = round(float(np.linalg.norm(fv - feats[0])), 3)
+            for n, d in zip(names, inception_distances(inception, clean, [images[n] for n in names], r)):
+                row[n]["inception"] = round(d, 3)
         rows.append(row)
         print(f"{k + 1}/{len(files)} {time.perf_counter() - t0:.0f} s {f.name} "
               + " ".join(f"{n}: {row[n]}" for n in ("aged", "keep-detail", "keep-detail --colour")),

@@ -23,7 +23,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import cpu_model, machine, write_results  # noqa: E402
-from remaster import ROOT, age, detail, frame, pasted, psnr  # noqa: E402
+from remaster import ROOT, age, detail, inception_distances, measured_region, pasted, psnr  # noqa: E402
 
 
 def parse_setting(spec: str) -> dict[str, float]:
@@ -41,8 +41,6 @@ def parse_setting(spec: str) -> dict[str, float]:
 
 
 def measure(pipe, inception, remastered: list[dict], setting: dict[str, float]) -> dict:
-    import cv2
-
     from facegen.compose import restore
 
     saved = {n: getattr(restore, n) for n in setting}
@@ -52,11 +50,10 @@ def measure(pipe, inception, remastered: list[dict], setting: dict[str, float]) 
             setattr(restore, n, v)
         for r in remastered:
             out = pasted(pipe, r["aged"], r["result"], True, r["grey"])
-            mask = cv2.erode((r["result"].mask > 0.5).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-            alpha, face = r["result"].mask, r["result"].faces[0]
-            feats = inception(np.stack([frame(r["clean"], x, alpha, face) for x in (r["clean"], r["aged"], out)]))
+            mask = measured_region(r["result"])
+            aged, restored = inception_distances(inception, r["clean"], [r["aged"], out], r["result"])
             rows.append({"psnr_closer": psnr(out, r["clean"], mask) > psnr(r["aged"], r["clean"], mask),
-                         "inception_closer": np.linalg.norm(feats[2] - feats[0]) < np.linalg.norm(feats[1] - feats[0]),
+                         "inception_closer": restored < aged,
                          "detail_ratio": detail(out, mask) / detail(r["clean"], mask)})
     finally:
         for n, v in saved.items():

@@ -12,7 +12,7 @@ from facegen.attributes.training import evaluate, labelled_images, train_classif
 from facegen.cli import main
 from facegen.data.dataset import DatasetWriter
 from facegen.explore.directions import Directions, _scales, compute, load_directions, save_directions
-from facegen.explore.named import (candidate_ranges, compute_named, condition, fit_boundary, merge,
+from facegen.explore.named import (candidate_ranges, compute_named, condition, fit_boundary, held_direction, merge,
                                    model_directions, named_write_path)
 from facegen.pipeline import FaceGenerator, decode_latent
 from facegen.provenance import read_recipe
@@ -98,6 +98,28 @@ def test_boundary_finds_the_normal_and_conditioning_holds_the_others():
     assert torch.allclose(both.norm(dim=1), torch.ones(2)) and float(both[0] @ u) > 0.5
     tied, held = condition(torch.stack([na, na * 0.99 + nb * 0.01]), torch.stack([ya, ya], 1))
     assert held == [[], []] and torch.allclose(tied[0], na)  # the same attribute twice: not held apart
+
+
+def test_held_direction_keeps_the_others_still_and_stays_where_faces_vary():
+    """Attribute 0's score rises along e0 + e1, attribute 1's along e1 (same on every face)."""
+    d = 6
+    jac = torch.zeros(50, 2, 1, d)
+    jac[:, 0, 0, :2] = 1.0
+    jac[:, 1, 0, 1] = 1.0
+    probs = torch.full((50, 2), 0.5)
+    even = torch.eye(d, dtype=torch.float64)
+    held = held_direction(jac, probs, 0, None, 1e-6, even)
+    assert abs(float(held[1])) < 1e-3 and float(held[0]) > 0.999  # crosses attribute 1 not at all
+    free = held_direction(jac, probs, 0, None, 1e6, even)
+    assert torch.allclose(free, torch.tensor([1.0, 1.0, 0, 0, 0, 0]) / 2 ** 0.5, atol=1e-3)  # its own gradient
+    # Faces hardly vary along e0: leaning on where they vary turns the step toward e1.
+    narrow = torch.diag(torch.tensor([1e4, 1, 1, 1, 1, 1], dtype=torch.float64))  # inverse covariance
+    assert float(held_direction(jac, probs, 0, None, 1e6, narrow)[1]) > 0.99
+    # Rows: a step on rows 1 and 2 of a w+ is scored by the sum of those rows' gradients.
+    rows = torch.zeros(50, 2, 3, d)
+    rows[:, 0, 2, 3] = 1.0
+    rows[:, 1, 0, 3] = 1.0  # attribute 1 reads row 0 only: untouched by a step on rows 1-2
+    assert float(held_direction(rows, probs, 0, [1, 2], 1e-6, even)[3]) > 0.999
 
 
 class Brightness(nn.Module):

@@ -12,15 +12,22 @@
    (decisions correlated by |r| < UNRELATED: glasses for age). Moving along the result leaves those
    boundaries' scores unchanged, so "age" does not cross the glasses boundary. Attributes tied to
    this one by nature (decisions on the sampled faces correlated by |r| >= TIED, like beard with
-   masculine) are not held, since holding them would fight the edit. Holding others costs effect
-   (the normals share the directions faces vary most in), so what is held (nothing, the
-   unrelated ones, or the aligned ones) is chosen per attribute by trial, as the layers are.
-4. Choose by trial: on TRIAL_FACES faces that lack the attribute (moved +2 sigma) and as many
+   masculine) are not held, since holding them would fight the edit.
+4. Or hold every other attribute through the classifier itself (`held_direction`): on
+   JACOBIAN_FACES faces, each attribute's score is differentiated with respect to w through the
+   generator and the classifier. A step d then changes attribute b's probability by about
+   p_b(1 - p_b) J_b d. The direction is the d that changes its own score most for a given
+   squared change of all the others: d ~ (M + lean * R)^-1 g, where g is the mean gradient of its
+   own score, M the mean outer product of the others' probability gradients, and R the inverse
+   covariance of W. R keeps d where faces vary: a slider moves 2 sigma of random faces, and a
+   direction in which faces hardly vary would move them too little to change anything. `lean`
+   trades holding the others against effect, so it is tried at several values, on each range.
+5. Choose by trial: on TRIAL_FACES faces that lack the attribute (moved +2 sigma) and as many
    that have it (moved -2 sigma), try the conditioning choices on all rows, then for the chosen
-   one all rows and each coarse/middle/fine range; keep, among the tries that flip nearly as many
-   decisions as the best one (pick), the one that changes the other attributes least per unit
-   of change in its own.
-5. Keep attributes the classifier reads well on real test photos, that at least MIN_SHARE of the
+   one all rows and each coarse/middle/fine range, then the held directions of step 4; keep,
+   among the tries whose weaker side flips nearly as many decisions as the best one (pick), the
+   one that changes the other attributes least per unit of change in its own.
+6. Keep attributes the classifier reads well on real test photos, that at least MIN_SHARE of the
    generated faces have and lack, whose boundary separates held-out faces, and whose chosen
    trial flips at least MIN_FLIP of the decisions (drop_weak).
 
@@ -36,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..attributes.classifier import NAMED, AttributeClassifier, load_classifier
+from ..attributes.classifier import NAMED, AttributeClassifier, load_classifier, to_input
 from ..pipeline import FaceGenerator
 from .directions import Directions, _scales, apply_edit, directions_path, load_directions
 from .layers import layer_groups
@@ -54,6 +61,8 @@ L2 = 0.1
 CONDITION_TOP = 4
 CONDITION_COS = 0.2
 TRIAL_FACES = 40
+JACOBIAN_FACES = 320
+LEANS = (100.0, 300.0, 1000.0, 10000.0)  # measured on default: the chosen ones spread over all four
 TRIAL_STRENGTH = 2.0
 RANGES = ("all", "coarse,middle", "middle", "middle,fine", "fine", "coarse")
 
@@ -213,6 +222,40 @@ def condition(normals: torch.Tensor, decisions: torch.Tensor, tied: float = TIED
     return torch.stack(out), held
 
 
+def jacobians(pipe: FaceGenerator, clf: AttributeClassifier, ws: torch.Tensor, cols: list[int], signs: list[int],
+              batch_size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each face's signed scores differentiated with respect to each w+ row ([N, A, rows, D]; one
+    row for a model without them), and the scores' probabilities [N, A]."""
+    rows = pipe.config.num_ws if pipe.config.architecture == "style" else 0
+    sign = torch.tensor(signs, dtype=torch.float32)
+    grads, probs = [], []
+    for i in range(0, len(ws), batch_size):
+        w = ws[i:i + batch_size].float()
+        x = (w[:, None].expand(-1, rows, -1) if rows else w).clone().requires_grad_(True)
+        with torch.enable_grad():
+            s = (clf.net(to_input(pipe.model.synthesis(x, "const")))[:, cols] - clf.thresholds[cols]) * sign
+            g = torch.stack([torch.autograd.grad(s[:, a].sum(), x, retain_graph=a < len(cols) - 1)[0]
+                             for a in range(len(cols))], 1)
+        grads.append(g if rows else g[:, :, None])
+        probs.append(torch.sigmoid(s.detach()))
+    return torch.cat(grads), torch.cat(probs)
+
+
+def held_direction(jac: torch.Tensor, probs: torch.Tensor, a: int, rows: list[int] | None, lean: float,
+                   inv_cov: torch.Tensor) -> torch.Tensor:
+    """The unit step on `rows` that moves attribute a's score most for the others' squared probability
+    change, kept where faces vary by `lean` (the module's docstring, step 4)."""
+    j = (jac[:, :, rows] if rows is not None else jac).sum(2).double()  # a step shared by those rows
+    g = j[:, a].mean(0)
+    others = [b for b in range(j.shape[1]) if b != a]
+    p = probs[:, others].double()
+    jp = j[:, others] * (p * (1 - p))[:, :, None]
+    m = torch.einsum("nbd,nbe->de", jp, jp) / max(jp.shape[0] * jp.shape[1], 1)
+    weight = float(torch.trace(m)) / float(torch.trace(inv_cov)) if others else 1.0
+    v = torch.linalg.solve(m + lean * max(weight, 1e-12) * inv_cov, g)
+    return (v / v.norm().clamp_min(1e-12)).float()
+
+
 def candidate_ranges(config) -> dict[str, list[int] | None]:
     if config.architecture != "style":
         return {"all": None}
@@ -232,7 +275,7 @@ def trial(pipe: FaceGenerator, clf: AttributeClassifier, ws: torch.Tensor, score
     have = sign * scores[:, col] > 0
     picks = [torch.nonzero(~have)[:TRIAL_FACES, 0], torch.nonzero(have)[:TRIAL_FACES, 0]]
     num_ws = pipe.config.num_ws
-    flips, own, rest = [], [], []
+    flips, own, rest, sides = [], [], [], []
     for idx, strength in zip(picks, (TRIAL_STRENGTH, -TRIAL_STRENGTH)):
         if not len(idx):
             continue
@@ -240,19 +283,21 @@ def trial(pipe: FaceGenerator, clf: AttributeClassifier, ws: torch.Tensor, score
         after = classify(pipe, clf, moved)
         before = scores[idx]
         flips.append(((sign * after[:, col] > 0) != (sign * before[:, col] > 0)).float())
+        sides.append(float(flips[-1].mean()))
         change = (torch.sigmoid(after) - torch.sigmoid(before)).abs()
         own.append(change[:, col])
         rest.append(change[:, others].mean(1) if others else torch.zeros(len(idx)))
     flip, own_c, rest_c = (float(torch.cat(x).mean()) for x in (flips, own, rest))
-    return {"flip": round(flip, 3), "change": round(own_c, 4), "others": round(rest_c, 4),
-            "focus": round(rest_c / max(own_c, 1e-6), 4)}
+    return {"flip": round(flip, 3), "weaker": round(min(sides), 3), "change": round(own_c, 4),
+            "others": round(rest_c, 4), "focus": round(rest_c / max(own_c, 1e-6), 4)}
 
 
 def pick(tried: dict) -> str:
-    """Among tries flipping at least min(85%, 95% of the best), the one with the least spill-over."""
-    best = max(t["flip"] for t in tried.values())
+    """Among tries whose weaker side (lacking moved +, having moved -) flips at least min(80%, 90% of the
+    best), the one with the least spill-over."""
+    best = max(t["weaker"] for t in tried.values())
     enough = min(0.8, 0.9 * best)
-    return min((name for name, t in tried.items() if t["flip"] >= enough), key=lambda m: tried[m]["focus"])
+    return min((name for name, t in tried.items() if t["weaker"] >= enough), key=lambda m: tried[m]["focus"])
 
 
 def compute_named(pipe: FaceGenerator, clf: AttributeClassifier | None = None, samples: int = DEFAULT_SAMPLES,
@@ -294,6 +339,11 @@ def compute_named(pipe: FaceGenerator, clf: AttributeClassifier | None = None, s
     ranges = candidate_ranges(pipe.config)
     rows, info, chosen = {}, {}, []
     trial_ws, trial_scores = ws[:samples // 2], scores[:samples // 2]
+    jac, probs = jacobians(pipe, clf, ws[samples // 2:samples // 2 + JACOBIAN_FACES], [cols[n] for n in kept],
+                           [NAMED[n][1] for n in kept])
+    spread = torch.cov(ws.double().T)
+    inv_cov = torch.linalg.inv(spread + 1e-3 * float(torch.trace(spread)) / len(spread) *
+                               torch.eye(len(spread), dtype=spread.dtype))
     for i, n in enumerate(kept):
         others = [cols[m] for m in kept if m != n]
 
@@ -306,16 +356,31 @@ def compute_named(pipe: FaceGenerator, clf: AttributeClassifier | None = None, s
             if all(held[i] != options[t][1] for t in options):  # the same held set twice is one option
                 options[kind] = (vecs[i], held[i])
         held_tried = {kind: attempt(v, None) for kind, (v, _) in options.items()}
-        v, held_i = options[pick(held_tried)]
+        kind = pick(held_tried)
+        v, held_i = options[kind]
         tried = {name: attempt(v, r) for name, r in ranges.items()}
         choice = pick(tried)
+        # Step 4: held through the classifier, each range at its best lean.
+        by_classifier, leans = {}, {}
+        for name, r in ranges.items():
+            vecs = {lean: held_direction(jac, probs, i, r, lean, inv_cov) for lean in LEANS}
+            leaned = {lean: attempt(u, r) for lean, u in vecs.items()}
+            leans[name] = pick(leaned)
+            by_classifier[name] = (leaned[leans[name]], vecs[leans[name]])
+        best_held = pick({name: t for name, (t, _) in by_classifier.items()})
+        if pick({"boundary": tried[choice], "classifier": by_classifier[best_held][0]}) == "classifier":
+            choice, v = best_held, by_classifier[best_held][1]
+            tried = {name: t for name, (t, _) in by_classifier.items()}
+            how, held_i = f"held by the classifier, lean {leans[choice]:g}", [j for j in range(len(kept)) if j != i]
+        else:
+            how = f"boundary normal, conditioned: {kind}"
         rows[n] = ranges[choice]
         chosen.append(v)
-        info[n] = dict(fits[n], label=NAMED[n][0], sign=NAMED[n][1], layers=choice,
+        info[n] = dict(fits[n], label=NAMED[n][0], sign=NAMED[n][1], layers=choice, method=how,
                        conditioned_on=[kept[b] for b in held_i], trials=tried, conditioning_trials=held_tried)
         log(f"  {n:18} boundary {fits[n]['boundary_balanced_accuracy']:.2f}, {fits[n]['share']:.0%} have it; "
-            f"holds {', '.join(info[n]['conditioned_on']) or 'nothing'}; layers {choice}: flips "
-            f"{tried[choice]['flip']:.0%}, others move {tried[choice]['focus']:.2f}x as much")
+            f"{how}; layers {choice}: flips {tried[choice]['flip']:.0%} (weaker side {tried[choice]['weaker']:.0%}), "
+            f"others move {tried[choice]['focus']:.2f}x as much")
     meta_info = {"samples": samples, "seed": seed,
                  "classifier": {"labels": len(clf.labels), **{k: v for k, v in clf.meta.items() if k != "test"}}}
     d = Directions(torch.stack(chosen), torch.tensor([fits[n]["boundary_balanced_accuracy"] for n in kept]),

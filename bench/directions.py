@@ -1,7 +1,7 @@
 """Named edit directions, measured: does each slider do what its name says, and only that?
 
-    python bench/directions.py [--model default] [--faces 500] [--identity-faces 500]
-        # writes bench/results/directions.{json,md} and directions_sheet.png
+    python bench/directions.py [--model default] [--faces 500] [--identity-faces 500] [--name directions]
+        # writes bench/results/NAME.{json,md} and NAME_sheet.png
 
 On --faces seeded faces (seeds from 1,000,000, apart from those the directions were found
 on), each named direction is applied at +2 and -2 standard deviations on its own layers:
@@ -128,6 +128,7 @@ def main() -> int:
     p.add_argument("--identity-faces", type=int, default=500)
     p.add_argument("--sheet-seeds", default="1000000,1000001,1000002")
     p.add_argument("--sheet-only", action="store_true")
+    p.add_argument("--name", default="directions", help="results file name (another model's beside the default's)")
     args = p.parse_args()
     from facegen import FaceGenerator
     from facegen.attributes import load_classifier
@@ -137,7 +138,7 @@ def main() -> int:
     start = time.perf_counter()
     pipe = FaceGenerator.from_pretrained(args.model)
     d = load_directions(args.directions or named_path(args.model), pipe)
-    sheet_path = RESULTS / "directions_sheet.png"
+    sheet_path = RESULTS / f"{args.name}_sheet.png"
     sheet(pipe, d, [int(s) for s in args.sheet_seeds.split(",")], sheet_path)
     print(f"{sheet_path}: rows {', '.join(d.names.values())}; columns -2, -1, 0, +1, +2 sigma")
     if args.sheet_only:
@@ -155,7 +156,7 @@ def main() -> int:
                      f"{r['focus']:.3f} | {r['identity']:.0%} | {'yes' if r['all_met'] else 'no'} |")
     lines += ["", f"{len(result['meeting_all_goals'])} of {len(result['directions'])} meet every goal. "
               f"Sheet: {sheet_path.name}.", ""]
-    print(write_results("directions", result, "\n".join(lines)))
+    print(write_results(args.name, result, "\n".join(lines)))
     print("\n".join(lines))
     return 0
 

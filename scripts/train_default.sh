@@ -80,10 +80,12 @@ facegen metrics "$root/default64.safetensors" --real "$root/celeba128c_test" --t
 g128=(--top-rgb-gain 0.7 --description "Style-based generator, 128x128: the bundled 64-px default with a 128-px block grown on top and trained for 300.8 kimg on 24k CelebA aligned faces on one CPU core (the 64-px blocks and mapping kept fixed), that block's toRGB scaled by 0.7")
 python "$(dirname "$0")"/bundle_model.py "$root/default64.safetensors" default64
 python "$(dirname "$0")"/bundle_model.py "$root/default128.safetensors" default "${g128[@]}"
-# Named directions found on the 128-px default's own faces (the 64-px model's would also hold, W being
-# the same, but these are chosen by trial on the pictures the sliders move), then carried to default128.
+# Named directions found on each model's own faces (the 64-px model's would also hold on the 128-px one,
+# W being the same, but these are chosen by trial on the pictures the sliders move); default128 gets default's.
 FACEGEN_HOME="$root/home" facegen directions default --named
 cp "$root/home/default.named.safetensors" "$(dirname "$0")"/../facegen/assets/default.named.safetensors
+FACEGEN_HOME="$root/home" facegen directions default64 --named
+cp "$root/home/default64.named.safetensors" "$(dirname "$0")"/../facegen/assets/default64.named.safetensors
 FACEGEN_HOME="$root/home" python "$(dirname "$0")"/bundle_model.py "$root/default128.safetensors" default128 "${g128[@]}" --named-from default
 python "$(dirname "$0")"/bundle_model.py "$root/classic.safetensors" classic
 python "$(dirname "$0")"/bundled_references.py

@@ -229,6 +229,7 @@ def run_domain(domain: str, args) -> dict:
         ran = {**BEFORE_OPTION, **summary["options"]}
         result["runs"][name]["discriminator"] = ran["discriminator"]
         result["runs"][name]["best_kimg"] = summary["best"]["kimg"] if summary["best"] else None
+        result["runs"][name]["greyscale"] = bool(summary["model"]) and grey_model(summary["model"])
     train_faces = work / "finetune" / "train"
     models = {"default": ("default64", train_faces), "finetuned": (result["runs"]["finetuned"]["model"], train_faces),
               "scratch": (result["runs"]["scratch"]["model"], work / "scratch" / "train")}
@@ -244,6 +245,13 @@ def run_domain(domain: str, args) -> dict:
     return result
 
 
+def grey_model(path: str) -> bool:
+    """Whether a run's model draws grey faces (`facegen finetune` makes one from greyscale pictures)."""
+    from facegen.modelfile import load_generator
+
+    return load_generator(path).config.greyscale
+
+
 def markdown(results: dict) -> str:
     """One row per domain; each domain keeps the settings and machine it was last run with."""
     lines = [
@@ -254,10 +262,10 @@ def markdown(results: dict) -> str:
         "held-out photos prepared as `facegen prepare` does (lower is better); near-copies: the share of samples "
         "nearer a training face than the 1st percentile of held-out-to-training distances. Goal (issue 23): "
         "fine-tuned KID at most half of the untouched model's and of the from-scratch run's.", "",
-        "| domain | minutes per run | fine-tune's D | faces train / held-out | KID x1000 default64 | "
+        "| domain | minutes per run | fine-tune's D | output | faces train / held-out | KID x1000 default64 | "
         "fine-tuned | from scratch | goal met | near-copies fine-tuned / scratch | kimg (best) fine-tuned / scratch "
         "| stopped: fine-tuned / scratch | machine |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["domains"].values():
         m, runs, a = r["measured"], r["runs"], r["settings"]
@@ -281,7 +289,9 @@ def markdown(results: dict) -> str:
                 m["finetuned"]["memorised_share"] <= 0.01 else "no"
         ft_run = runs["finetuned"]
         faces = f"{ft_run['train_faces']} / {r['heldout_faces']}"
-        lines.append(f"| {r['domain']} | {a['minutes']:g} | {ft_run['discriminator']} | {faces} | {kid('default')} | "
+        output = "grey" if ft_run.get("greyscale") else "colour"
+        lines.append(f"| {r['domain']} | {a['minutes']:g} | {ft_run['discriminator']} | {output} | {faces} | "
+                     f"{kid('default')} | "
                      f"{kid('finetuned')} | {kid('scratch')} | {met} | {share('finetuned')} / {share('scratch')} | "
                      f"{kimg('finetuned')} / {kimg('scratch')} | {ft_run['stopped']} / "
                      f"{runs['scratch']['stopped']} | {r['machine']['cpu_model']} |")

@@ -269,6 +269,7 @@ def test_finetune_prepares_trains_measures_and_exports_a_loadable_model_with_its
     model = load_generator(run / "model.safetensors")
     assert model.config.images_seen == load_generator(source).config.images_seen + best["step"] * 8
     assert model.config.resolution == 32 and (run / "training" / "samples").is_dir()
+    assert not model.config.greyscale  # colour photos: a colour model
     # The mapping network was fixed, so the named directions moved over, addressed to the new model.
     d = load_directions(run / "model.named.safetensors", FaceGenerator.from_pretrained(run / "model.safetensors"))
     assert torch.equal(d.vectors, vectors) and d.names == {"0": "smile", "1": "age"}
@@ -293,6 +294,27 @@ def test_finetune_stops_when_kid_stops_improving_and_keeps_the_best_snapshot(tmp
     kept = load_generator(run / "model.safetensors").state_dict()
     assert all(torch.equal(v, kept[k]) for k, v in ema_at(run, 4).items())
     assert summary["notes"] == []
+
+
+@pytest.mark.parametrize("colour_flag, grey_model", [(None, True), (False, False)])
+def test_greyscale_pictures_make_a_model_of_grey_faces_unless_colour_is_asked_for(
+        tmp_path, tiny_model_file, monkeypatch, colour_flag, grey_model):
+    torch.set_num_threads(1)
+    scripted(monkeypatch, [(5.0, False), (3.0, False)])
+    folder = portraits(tmp_path / "me")
+    for path in folder.iterdir():
+        Image.open(path).convert("L").save(path, quality=92)  # a greyscale JPEG, as a scan would be
+    said = []
+    run = tmp_path / "run"
+    finetune(FinetuneOptions(str(folder), str(run), init=str(tiny_model_file()), kimg=0.016, eval_kimg=0.016,
+                             batch=8, min_heldout=4, workers=1, near_duplicates=-1, precision="fp32",
+                             progress=False, greyscale=colour_flag), tell=said.append)
+    model = load_generator(run / "model.safetensors")
+    assert model.config.greyscale is grey_model
+    assert any("will draw grey faces" in line for line in said) is grey_model, said
+    with torch.no_grad():
+        faces = model(model.sample_z([0, 1, 2]))
+    assert bool((faces[:, 0] == faces[:, 1]).all() and (faces[:, 1] == faces[:, 2]).all()) is grey_model
 
 
 def test_a_killed_finetune_continues_where_it_stopped_and_ends_as_an_uninterrupted_one(

@@ -133,6 +133,8 @@ def test_integer_dtype_is_refused(tmp_path):
     ({"channels": [8]}, "needs"),
     ({"latent_dim": "100"}, "latent_dim"),
     ({"evil": 1}, "unknown config keys: evil"),
+    ({"greyscale": True}, "greyscale needs a style generator"),
+    ({"greyscale": 1}, "greyscale must be true or false"),
 ])
 def test_bad_configs_are_refused(tmp_path, change, message):
     model = build_generator(tiny_config("dcgan"))

@@ -48,6 +48,11 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--freeze-g", type=_bounded(int, 0, 16, "--freeze-g"), default=2, metavar="N",
                    help="keep the mapping network and G's first N blocks fixed (default 2: 4x4 and 8x8, which set "
                         "pose and layout); 0 trains everything, and the named directions cannot be kept")
+    colour = p.add_mutually_exclusive_group()
+    colour.add_argument("--greyscale", dest="greyscale", action="store_const", const=True, default=None,
+                        help="a model of grey faces (default: when every picture is grey)")
+    colour.add_argument("--colour", dest="greyscale", action="store_const", const=False,
+                        help="keep colour even when every picture is grey")
     p.add_argument("--discriminator", choices=DISCRIMINATORS, default="features",
                    help="features (default): small heads on the attribute classifier's frozen features, which "
                         "already know faces; residual: a StyleGAN2 D learning from pixels (style models only)")

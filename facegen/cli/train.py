@@ -91,6 +91,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="half-life of the generator EMA in kimg (default batch * 10 / 32)")
     p.add_argument("--augment-p", type=_ranged(float, "augment_p"),
                    help="DiffAugment strength: chance each transform touches an image; 0 = off")
+    p.add_argument("--greyscale", action="store_true",
+                   help="style: a model of grey faces, for greyscale pictures (facegen finetune decides by itself)")
     p.add_argument("--no-mirror", dest="mirror", action="store_false", help="do not x-flip real images")
     p.add_argument("--style-mixing", type=_ranged(float, "style_mixing"),
                    help="style: share of fakes made with two latents")

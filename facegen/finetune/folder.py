@@ -20,6 +20,7 @@ from ..data.prepare import Options, prepare
 HELDOUT_SHARE = 0.10
 MIN_HELDOUT = 16
 MIN_TRAIN = 16
+GREY_LEVELS = 2.0  # mean |channel - pixel mean| (of 255) under which a face counts as grey (JPEG's chroma noise)
 
 
 class FinetuneError(ValueError):
@@ -86,6 +87,16 @@ def prepare_folder(folder: str | Path, run: Path, size: int, seed: int = 0, shar
     for name, rows in (("train", train), ("heldout", heldout)):
         _subset(ds, rows, run / name, name)
     return Split(run / "dataset", run / "train", run / "heldout", len(train), len(heldout), report)
+
+
+def all_grey(dataset: Path) -> bool:
+    """Whether every face of a prepared dataset is grey: pencil sketches, old photos, charcoal."""
+    images = load_dataset(dataset).images
+    for start in range(0, len(images), 256):
+        x = np.asarray(images[start:start + 256], np.float32)
+        if (np.abs(x - x.mean(axis=3, keepdims=True)).mean(axis=(1, 2, 3)) > GREY_LEVELS).any():
+            return False
+    return len(images) > 0
 
 
 def reuse_split(run: Path) -> Split | None:

@@ -44,7 +44,7 @@ from ..training.loop import Trainer
 from ..training.options import TrainOptions
 from ..training.start import load_start
 from .directions import carry_directions
-from .folder import HELDOUT_SHARE, MIN_HELDOUT, FinetuneError, prepare_folder, reuse_split
+from .folder import HELDOUT_SHARE, MIN_HELDOUT, FinetuneError, all_grey, prepare_folder, reuse_split
 from .quality import EVAL_SAMPLES, MEMORISED_LIMIT, QualityMeter
 
 
@@ -68,6 +68,7 @@ class FinetuneOptions:
     lr: float | None = None  # style 0.001; dcgan 0.0002, its recipe's rate
     augment_p: float = 1.0
     freeze_g: int = 2  # the mapping network and the first N G blocks (4x4, 8x8) stay fixed
+    greyscale: bool | None = None  # grey faces; None: when every picture is grey (a style model only)
     # A residual D starts from nothing and, on a few hundred pictures, pushed G to grain within
     # 10 kimg; heads on the attribute classifier's trained features judged faces from the start
     # (bench/finetune.py's sketch domain: KID x1000 153 -> 90 at 5 kimg, and held at 10).
@@ -85,7 +86,7 @@ class FinetuneOptions:
 # Options a re-run may change: they steer the command, not what is trained.
 STEERING = ("minutes", "patience", "workers", "progress")
 # What a run started before an option existed did: such a run continues as it began.
-BEFORE_OPTION = {"discriminator": "residual"}
+BEFORE_OPTION = {"discriminator": "residual", "greyscale": False}
 # Why a run stopped, when re-running it can take it further (for a spent budget: with more --minutes).
 UNFINISHED = ("interrupted", "time budget spent")
 
@@ -255,9 +256,13 @@ def finetune(opts: FinetuneOptions, tell=_print) -> dict:
          f"{split.report['files']} files ({skipped} skipped: {run / 'dataset' / 'report.json'}); "
          f"{split.n_heldout} held out to measure with, {split.n_train} to train on")
 
+    greyscale = opts.greyscale if opts.greyscale is not None else arch == "style" and all_grey(split.train)
+    if greyscale and opts.greyscale is None:
+        tell("the pictures are greyscale, so the model will draw grey faces (--colour to keep colour)")
     how = f"fine-tuned from {opts.init}" if opts.init else "trained from scratch"
     train_opts = dict(dataset=str(split.train), out=str(run / "training"), init=opts.init, kimg=opts.kimg,
                       batch=opts.batch, lr=lr, augment_p=opts.augment_p, freeze_g=freeze_g, discriminator=discriminator,
+                      greyscale=greyscale,
                       ema_kimg=opts.ema_kimg, snapshot_kimg=opts.eval_kimg, sample_kimg=opts.eval_kimg / 2,
                       precision=opts.precision, seed=opts.seed, name=run.resolve().name,
                       description=f"{how} on {split.n_train} faces from {Path(opts.folder).name}",

@@ -36,6 +36,9 @@ class GeneratorConfig:
     standardize_latent: bool = True
     w_dim: int = 256
     mapping_layers: int = 4
+    # style: the faces come out grey (the luminance of the RGB output in all three channels), for a
+    # model trained on greyscale pictures: the colour the network would otherwise add is not there to learn away.
+    greyscale: bool = False
     w_avg: list[float] | None = None
     name: str = "unnamed"
     description: str = ""
@@ -112,6 +115,8 @@ class GeneratorConfig:
         need(len(self.channels) == expected,
              f"channels has {len(self.channels)} widths; {self.architecture} at {self.resolution}x{self.resolution} needs {expected}")
         need(isinstance(self.standardize_latent, bool), "standardize_latent must be true or false")
+        need(isinstance(self.greyscale, bool), "greyscale must be true or false")
+        need(not self.greyscale or self.architecture == "style", "greyscale needs a style generator")
         need(is_int(self.images_seen) and self.images_seen >= 0, "images_seen must be a non-negative integer")
         for key in ("name", "description", "training_data", "license"):
             need(isinstance(getattr(self, key), str) and len(getattr(self, key)) <= 10_000, f"{key} must be a string")

@@ -18,6 +18,7 @@ from .base import Generator
 from .config import GeneratorConfig
 
 LRELU_GAIN = math.sqrt(2.0)
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G and B
 
 
 class EqualLinear(nn.Module):
@@ -158,5 +159,8 @@ class StyleGenerator(Generator):
             n = len(block.convs)
             x, rgb = block(x, rgb, ws[:, index:index + n + 1], noise_mode, generator)
             index += n
+        if self.config.greyscale:
+            luma = rgb[:, 0:1] * LUMA[0] + rgb[:, 1:2] * LUMA[1] + rgb[:, 2:3] * LUMA[2]
+            rgb = luma.expand(-1, 3, -1, -1)
         return rgb
 

@@ -12,7 +12,7 @@ from .data import TrainingError
 # Changing any of these changes what the run computes, so a resume refuses a mismatch.
 IDENTITY = ("arch", "resolution", "batch", "lr", "channels", "latent_dim", "w_dim", "mapping_layers",
             "latent_distribution", "r1_gamma", "r1_every", "ema_kimg", "augment_p", "mirror", "style_mixing", "seed",
-            "init", "freeze_g", "d_warmup_kimg", "d_channels", "discriminator")
+            "init", "freeze_g", "d_warmup_kimg", "d_channels", "discriminator", "greyscale")
 
 # The options that set the generator's shape, and their names in its config: a fine-tune takes them
 # from the model it starts from.
@@ -41,6 +41,7 @@ class TrainOptions:
     latent_distribution: str | None = None  # normal; uniform01: what the classic Keras script feeds
     w_dim: int | None = None  # style: 256
     mapping_layers: int | None = None  # style: 4
+    greyscale: bool = False  # style: a model of grey faces (GeneratorConfig.greyscale), for greyscale pictures
     r1_gamma: float | None = None  # style: 0.0002 * resolution**2 / batch (StyleGAN2-ADA's heuristic)
     r1_every: int = 16  # lazy regularisation interval
     ema_kimg: float | None = None  # half-life of the generator EMA; default batch * 10 / 32
@@ -126,7 +127,7 @@ class TrainOptions:
     def generator_config(o: "TrainOptions") -> GeneratorConfig:
         return GeneratorConfig(architecture=o.arch, resolution=o.resolution, latent_dim=o.latent_dim,
                                channels=list(o.channels), w_dim=o.w_dim, mapping_layers=o.mapping_layers,
-                               latent_distribution=o.latent_distribution)
+                               latent_distribution=o.latent_distribution, greyscale=o.greyscale)
 
 
 def take_shape(opts: TrainOptions, config: dict, source: str) -> TrainOptions:
@@ -160,6 +161,7 @@ def take_shape(opts: TrainOptions, config: dict, source: str) -> TrainOptions:
             flag = "--" + option.replace("_", "-").replace("distribution", "dist")
             raise TrainingError(f"{flag} {given} differs from the starting model's {theirs} ({source}); "
                                 f"leave it out to fine-tune that model")
+    o.greyscale = o.greyscale or bool(config.get("greyscale"))  # a grey model has no colour to go back to
     return o
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..limits import BLENDS
 from .align import TEMPLATE
+from .restore import seeded_grain
 
 COLOUR_MODES = ("lab", "lightness", "none")
 # The face ellipse in the model frame (side 1), from the eye template: centred a third of
@@ -206,7 +207,7 @@ def _match_texture(face: np.ndarray, region: np.ndarray, alpha: np.ndarray, grey
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     grain = noise_sigma(ry[y0:y1, x0:x1].astype(np.uint8))
     rows, cols = inside.any(1), inside.any(0)
-    noise = np.random.default_rng(0).normal(0, 1, face.shape[:2]).astype(np.float32)[..., None]
+    noise = seeded_grain(face.shape[:2])[..., None]
     f = face.astype(np.float32)
     soft = cv2.GaussianBlur(f, (0, 0), SHARPEN_SIGMA)
     candidates = ([f] + [cv2.GaussianBlur(f, (0, 0), s) for s in BLUR_SIGMAS]

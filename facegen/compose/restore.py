@@ -128,6 +128,11 @@ def deconvolve(y: np.ndarray, sigma: float, k: float) -> np.ndarray:
 STEPS = ("scratches", "grain", "blur")
 
 
+def seeded_grain(shape: tuple[int, ...], sigma: float = 1.0) -> np.ndarray:
+    """Gaussian grain (float32) from a fixed seed, so the same picture comes out the same every time."""
+    return np.random.default_rng(0).normal(0, sigma, shape).astype(np.float32)
+
+
 def restore_luma(y: np.ndarray, info: dict | None = None, steps=STEPS) -> np.ndarray:
     """Luminance (uint8, H x W) with scratches inpainted, grain removed, blur undone.
 
@@ -152,8 +157,7 @@ def restore_luma(y: np.ndarray, info: dict | None = None, steps=STEPS) -> np.nda
         f = deconvolve(f, excess, DEBLUR_K * (max(grain, GRAIN_FLOOR) / DEBLUR_GRAIN) ** 2)
     grain_back = REGRAIN * grain if h else 0.0
     if h:
-        rng = np.random.default_rng(0)  # the same photo comes out the same every time
-        f += RESIDUAL * (before.astype(np.float32) - y) + rng.normal(0, grain_back, f.shape).astype(np.float32)
+        f += RESIDUAL * (before.astype(np.float32) - y) + seeded_grain(f.shape, grain_back)
     y = np.clip(f + 0.5, 0, 255).astype(np.uint8)
     if info is not None:
         info.update(grain=round(grain, 2), denoise_h=round(h, 2), scratch_px=int((scratch > 0).sum()),

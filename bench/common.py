@@ -31,31 +31,33 @@ def time_per_call(fn, min_seconds: float = 1.0, min_calls: int = 5, warmup: int 
     return statistics.median(samples)
 
 
-def cpu_name() -> str:
-    """lscpu's model name with the family and model numbers: machines that all call themselves
-    "AMD EPYC" differ by 2x in conv speed (family 23 model 1, Zen 1, measured at 40 GFLOP/s fp32
-    on one core where another EPYC gave 93)."""
+def cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (empty where there is none)."""
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return platform.processor() or platform.machine()
-    fields = {}
+        return {}
+    fields: dict[str, str] = {}
     for line in info.splitlines():
         key, _, value = line.partition(":")
         if not key.strip():
             break  # the first processor is enough
         fields.setdefault(key.strip(), value.strip())
-    name = fields.get("model name", "?")
+    return fields
+
+
+def cpu_name() -> str:
+    """lscpu's model name with the family and model numbers: machines that all call themselves
+    "AMD EPYC" differ by 2x in conv speed (family 23 model 1, Zen 1, measured at 40 GFLOP/s fp32
+    on one core where another EPYC gave 93)."""
+    fields = cpuinfo()
+    name = fields.get("model name", platform.processor() or platform.machine())
     return f"{name}, family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields else name
 
 
 def cpu_model() -> str:
     """cpu_name() and the flags that decide bf16 speed (AMX, AVX-512 BF16)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        info = ""
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    flags = cpuinfo().get("flags", "").split()
     return f"{cpu_name()} ({', '.join(f for f in ('amx_bf16', 'avx512_bf16', 'avx512f') if f in flags) or 'no AVX-512'})"
 
 

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import cpu_name  # noqa: E402
+from common import cpu_name, cpuinfo  # noqa: E402
 from facegen.models import GeneratorConfig, build_generator  # noqa: E402
 from facegen.models.discriminator import build_discriminator  # noqa: E402
 from facegen.training.loop import Trainer  # noqa: E402
@@ -177,10 +177,7 @@ STYLE128 = {"style128_wide": [256, 256, 128, 64, 32, 16], "style128_default": [2
 
 def cpu_flags() -> list[str]:
     """The flags that decide which kernels run: AVX-512 (and its bf16), AMX."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("flags"):
-            return sorted(f for f in line.split(":", 1)[1].split() if f.startswith(("avx512_bf16", "amx", "avx512f")))
-    return []
+    return sorted(f for f in cpuinfo().get("flags", "").split() if f.startswith(("avx512_bf16", "amx", "avx512f")))
 
 
 def best_conv_peak(peak_bf16: float, peak_fp32: float) -> float:

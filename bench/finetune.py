@@ -26,11 +26,15 @@ For each domain:
   5. `facegen metrics`' evaluate() for the untouched default, the fine-tune and the scratch run:
      KID x1000 (and FID) of NUM samples against the 300 held-out photos, and the share of samples
      that are near-copies of the faces each run trained on;
-  6. 16 faces (seeds 0-15) from each of the three models to RESULTS/finetune/DOMAIN-*.png. A sheet
-     of the domain's own photos goes to WORK only: CelebA's terms forbid publishing its photos.
+  6. the same measure for default64's faces put through the domain's own transform (each face
+     upscaled to the size the photos' face crops had, transformed, shrunk back): a perfect copy of
+     the style on unchanged faces, so the part of the gap that is the faces, not the style;
+  7. 16 faces (seeds 0-15) from each of the three models and from step 6 to RESULTS/finetune/DOMAIN-*.png.
+     A sheet of the domain's own photos goes to WORK only: CelebA's terms forbid publishing its photos.
 
     python bench/finetune.py [--minutes 60] [--domains oil,oldphoto,sketch,men] [--num 1000]
                              [--data ../shared/data/celeba] [--work /tmp/facegen-bench-finetune]
+                             [--filtered-only]   (step 6 alone, added to the domains' existing rows)
 
 On one free core each domain takes about 2 x MINUTES + 10 min (measuring), so the default
 run is about 8.7 h; two processes with different --domains on two cores halve it.
@@ -176,6 +180,55 @@ def measure(model: str, heldout: Path, train: Path, num: int, threads: int, cach
             "memorised_threshold": m["threshold"], "seconds": r["timings_s"]["total"]}
 
 
+# The median side, in photo pixels, of the squares `facegen prepare` cut the held-out oil faces from
+# (their eyes and mouth, CelebA's crop template): the scale each domain's transform worked at.
+SOURCE_SIDE = 148
+
+
+def filtered_default(domain: str, heldout: Path, num: int, threads: int, cache: Path, sheet: Path,
+                     seed: int = 0) -> dict | None:
+    """The untouched default64's faces through the domain's own transform, at the scale the photos
+    had when they were transformed (each face upscaled to SOURCE_SIDE, transformed, shrunk back as
+    `prepare` shrinks). What a fine-tune that took the style perfectly and changed nothing else
+    would score: the part of the untouched model's KID that its faces, not the style, account for.
+    Its first 16 faces (seeds 0-15) go to `sheet`."""
+    import cv2
+
+    from facegen.imaging import make_grid
+    from facegen.metrics.faces import FaceCounter
+    from facegen.metrics.features import InceptionFeatures
+    from facegen.metrics.fid import fid
+    from facegen.metrics.kid import kid
+    from facegen.metrics.real import open_source, real_features
+    from facegen.pipeline import FaceGenerator
+
+    if TRANSFORMS[domain] is unchanged:
+        return None
+    extractor, counter = InceptionFeatures(threads=threads), FaceCounter()
+    real = real_features(open_source(heldout), SIZE, extractor, counter, None, 0, cache, 32, "held-out").features
+    pipe = FaceGenerator.from_pretrained("default64")
+    rng = np.random.default_rng([seed, DOMAINS.index(domain), 1])
+    first: list[np.ndarray] = []
+
+    def batches():
+        for start in range(0, num, 32):
+            out = []
+            for im in pipe(seeds=list(range(start, min(start + 32, num)))).images:
+                big = im.convert("RGB").resize((SOURCE_SIDE, SOURCE_SIDE), Image.LANCZOS)
+                done = np.asarray(TRANSFORMS[domain](big, rng).convert("RGB"))
+                out.append(cv2.resize(done, (SIZE, SIZE), interpolation=cv2.INTER_AREA))
+            first.extend(out[:16 - len(first)])
+            yield np.stack(out)
+
+    t = time.perf_counter()
+    gen = extractor.extract(batches(), total=num, desc=f"default64 + {domain}")
+    k, k_std = kid(gen, real, seed=seed)
+    sheet.parent.mkdir(parents=True, exist_ok=True)
+    make_grid([Image.fromarray(a) for a in first], columns=8).save(sheet)
+    return {"kid_x1000": 1000 * k, "kid_std_x1000": 1000 * k_std, "fid": fid(gen, real),
+            "seconds": time.perf_counter() - t}
+
+
 def faces_sheet(model: str, path: Path) -> None:
     from facegen.imaging import make_grid
     from facegen.pipeline import FaceGenerator
@@ -195,18 +248,26 @@ def photos_sheet(dataset: Path, path: Path) -> None:
 
 # ---- one domain --------------------------------------------------------------------------------
 
+def held_out(domain: str, args) -> Path:
+    """The built domain's held-out photos, prepared as `facegen prepare` does."""
+    from facegen.data.prepare import Options, prepare
+
+    work = args.work / domain
+    heldout = work / f"heldout-{SIZE}"
+    if not (heldout / "dataset.json").is_file():
+        prepare(work / "heldout", heldout, Options(size=SIZE), workers=1, progress=False)
+    return heldout
+
+
 def run_domain(domain: str, args) -> dict:
     from facegen.data.dataset import load_dataset
-    from facegen.data.prepare import Options, prepare
     from facegen.finetune import FinetuneOptions, finetune
     from facegen.finetune.run import BEFORE_OPTION
 
     work = args.work / domain
     t0 = time.perf_counter()
     built = build_domain(args.data, domain, work, args.seed)
-    heldout = work / f"heldout-{SIZE}"
-    if not (heldout / "dataset.json").is_file():
-        prepare(work / "heldout", heldout, Options(size=SIZE), workers=1, progress=False)
+    heldout = held_out(domain, args)
     photos_sheet(heldout, work / f"{domain}_examples.png")
     common = dict(minutes=args.minutes, eval_kimg=args.eval_kimg, eval_samples=args.eval_samples, workers=1,
                   progress=False, seed=args.seed)
@@ -240,6 +301,10 @@ def run_domain(domain: str, args) -> dict:
         print(f"== {domain}: measuring {name}", flush=True)
         result["measured"][name] = measure(model, heldout, train, args.num, args.threads, args.work / "cache")
         faces_sheet(model, args.results / "finetune" / f"{domain}-{name}.png")
+    print(f"== {domain}: measuring default64 through the domain's transform", flush=True)
+    result["measured"]["filtered"] = filtered_default(domain, heldout, args.num, args.threads, args.work / "cache",
+                                                      args.results / "finetune" / f"{domain}-default-transformed.png",
+                                                      args.seed)
     result["heldout_faces"] = len(load_dataset(heldout))
     result["seconds"] = time.perf_counter() - t0
     return result
@@ -261,17 +326,21 @@ def markdown(results: dict) -> str:
         "disjoint identities, transformed as the script's docstring says. KID x1000 of the samples against the "
         "held-out photos prepared as `facegen prepare` does (lower is better); near-copies: the share of samples "
         "nearer a training face than the 1st percentile of held-out-to-training distances. Goal (issue 23): "
-        "fine-tuned KID at most half of the untouched model's and of the from-scratch run's.", "",
+        "fine-tuned KID at most half of the untouched model's and of the from-scratch run's. "
+        "default64 + transform: the untouched model's faces put through the domain's own transform (at the "
+        "photos' scale), i.e. a perfect copy of the style on unchanged faces.", "",
         "| domain | minutes per run | fine-tune's D | output | faces train / held-out | KID x1000 default64 | "
-        "fine-tuned | from scratch | goal met | near-copies fine-tuned / scratch | kimg (best) fine-tuned / scratch "
+        "default64 + transform | fine-tuned | from scratch | goal met | near-copies fine-tuned / scratch | kimg (best) fine-tuned / scratch "
         "| stopped: fine-tuned / scratch | machine |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["domains"].values():
         m, runs, a = r["measured"], r["runs"], r["settings"]
 
         def kid(name):
             x = m.get(name)
+            if name == "filtered" and not x:
+                return "-"  # a domain without a transform, or a row from before this column
             return f"{x['kid_x1000']:.1f} ± {x['kid_std_x1000']:.1f}" if x else "no model"
 
         def share(name):
@@ -291,12 +360,16 @@ def markdown(results: dict) -> str:
         faces = f"{ft_run['train_faces']} / {r['heldout_faces']}"
         output = "grey" if ft_run.get("greyscale") else "colour"
         lines.append(f"| {r['domain']} | {a['minutes']:g} | {ft_run['discriminator']} | {output} | {faces} | "
-                     f"{kid('default')} | "
+                     f"{kid('default')} | {kid('filtered')} | "
                      f"{kid('finetuned')} | {kid('scratch')} | {met} | {share('finetuned')} / {share('scratch')} | "
                      f"{kimg('finetuned')} / {kimg('scratch')} | {ft_run['stopped']} / "
                      f"{runs['scratch']['stopped']} | {r['machine']['cpu_model']} |")
+    for r in results["domains"].values():
+        if r.get("filtered_machine"):
+            lines.append(f"\n{r['domain']}: default64 + transform measured later (`--filtered-only`) on "
+                         f"{r['filtered_machine']['cpu_model']}.")
     lines += ["", "Sheets of 16 faces (seeds 0-15) from each model: `bench/results/finetune/DOMAIN-{default,finetuned,"
-              "scratch}.png`.", ""]
+              "scratch}.png`; default64 + transform: `DOMAIN-default-transformed.png`.", ""]
     return "\n".join(lines)
 
 
@@ -314,6 +387,8 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "facegen-bench-finetune",
                    help="where the domains, runs and feature caches go (kept: a second run reuses them)")
     p.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
+    p.add_argument("--filtered-only", action="store_true",
+                   help="train nothing: add 'default64 + transform' to the domains' existing rows")
     args = p.parse_args()
     domains = [d.strip() for d in args.domains.split(",") if d.strip()]
     unknown = [d for d in domains if d not in DOMAINS]
@@ -334,7 +409,17 @@ def main() -> None:
     settings = {"minutes": args.minutes, "num": args.num, "eval_kimg": args.eval_kimg,
                 "eval_samples": args.eval_samples, "seed": args.seed, "data": str(args.data), "work": str(args.work)}
     for d in domains:
-        results["domains"][d] = dict(run_domain(d, args), settings=settings, machine=machine())
+        if not args.filtered_only:
+            results["domains"][d] = dict(run_domain(d, args), settings=settings, machine=machine())
+        elif d in results["domains"]:
+            row = results["domains"][d]
+            build_domain(args.data, d, args.work / d, args.seed)
+            row["measured"]["filtered"] = filtered_default(
+                d, held_out(d, args), args.num, args.threads, args.work / "cache",
+                args.results / "finetune" / f"{d}-default-transformed.png", args.seed)
+            row["filtered_machine"] = machine()
+        else:
+            raise SystemExit(f"--filtered-only: {path} has no row for {d}; run the domain first")
     args.results.mkdir(parents=True, exist_ok=True)
     write_bytes(path, json.dumps(results, indent=2).encode())
     write_bytes(args.results / "finetune.md", markdown(results).encode())

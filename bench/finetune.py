@@ -34,6 +34,7 @@ For each domain:
 
     python bench/finetune.py [--minutes 60] [--domains oil,oldphoto,sketch,men] [--num 1000]
                              [--data ../shared/data/celeba] [--work /tmp/facegen-bench-finetune]
+                             [--freeze-g N] [--lr LR]   (the fine-tune's, when not the command's defaults)
                              [--filtered-only]   (step 6 alone, added to the domains' existing rows)
 
 On one free core each domain takes about 2 x MINUTES + 10 min (measuring), so the default
@@ -272,7 +273,8 @@ def run_domain(domain: str, args) -> dict:
     common = dict(minutes=args.minutes, eval_kimg=args.eval_kimg, eval_samples=args.eval_samples, workers=1,
                   progress=False, seed=args.seed)
     runs = {
-        "finetuned": FinetuneOptions(str(work / "train"), str(work / "finetune"), init="default64", **common),
+        "finetuned": FinetuneOptions(str(work / "train"), str(work / "finetune"), init="default64", **common,
+                                     **{k: v for k, v in (("freeze_g", args.freeze_g), ("lr", args.lr)) if v is not None}),
         "scratch": FinetuneOptions(str(work / "train"), str(work / "scratch"), init=None, freeze_g=0, lr=0.0025,
                                    batch=32, ema_kimg=10.0, discriminator="residual", train=dict(DEFAULT_SHAPE), **common),
     }
@@ -289,6 +291,7 @@ def run_domain(domain: str, args) -> dict:
         # A run from before --discriminator existed ran with the value BEFORE_OPTION gives it.
         ran = {**BEFORE_OPTION, **summary["options"]}
         result["runs"][name]["discriminator"] = ran["discriminator"]
+        result["runs"][name]["freeze_g"], result["runs"][name]["lr"] = ran["freeze_g"], ran["lr"]
         result["runs"][name]["best_kimg"] = summary["best"]["kimg"] if summary["best"] else None
         result["runs"][name]["greyscale"] = bool(summary["model"]) and grey_model(summary["model"])
     train_faces = work / "finetune" / "train"
@@ -319,6 +322,8 @@ def grey_model(path: str) -> bool:
 
 def markdown(results: dict) -> str:
     """One row per domain; each domain keeps the settings and machine it was last run with."""
+    from facegen.finetune import FinetuneOptions
+
     lines = [
         "# Fine-tuning on a few hundred pictures (#23)", "",
         "`python bench/finetune.py --domains D [--minutes M]`, one process per domain, each on one core "
@@ -329,7 +334,7 @@ def markdown(results: dict) -> str:
         "fine-tuned KID at most half of the untouched model's and of the from-scratch run's. "
         "default64 + transform: the untouched model's faces put through the domain's own transform (at the "
         "photos' scale), i.e. a perfect copy of the style on unchanged faces.", "",
-        "| domain | minutes per run | fine-tune's D | output | faces train / held-out | KID x1000 default64 | "
+        "| domain | minutes per run | fine-tune's D, options | output | faces train / held-out | KID x1000 default64 | "
         "default64 + transform | fine-tuned | from scratch | goal met | near-copies fine-tuned / scratch | kimg (best) fine-tuned / scratch "
         "| stopped: fine-tuned / scratch | machine |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -357,9 +362,15 @@ def markdown(results: dict) -> str:
             met = "yes" if ft <= m["default"]["kid_x1000"] / 2 and ft <= m["scratch"]["kid_x1000"] / 2 and \
                 m["finetuned"]["memorised_share"] <= 0.01 else "no"
         ft_run = runs["finetuned"]
+        recipe = ft_run["discriminator"]
+        # Rows from before freeze_g was recorded ran with the command's default.
+        if ft_run.get("freeze_g", FinetuneOptions.freeze_g) != FinetuneOptions.freeze_g:
+            recipe += f"; --freeze-g {ft_run['freeze_g']}"
+        if ft_run.get("lr") is not None:
+            recipe += f"; --lr {ft_run['lr']:g}"
         faces = f"{ft_run['train_faces']} / {r['heldout_faces']}"
         output = "grey" if ft_run.get("greyscale") else "colour"
-        lines.append(f"| {r['domain']} | {a['minutes']:g} | {ft_run['discriminator']} | {output} | {faces} | "
+        lines.append(f"| {r['domain']} | {a['minutes']:g} | {recipe} | {output} | {faces} | "
                      f"{kid('default')} | {kid('filtered')} | "
                      f"{kid('finetuned')} | {kid('scratch')} | {met} | {share('finetuned')} / {share('scratch')} | "
                      f"{kimg('finetuned')} / {kimg('scratch')} | {ft_run['stopped']} / "
@@ -382,6 +393,8 @@ def main() -> None:
     p.add_argument("--num", type=int, default=1000, help="samples per model for the final KID (default 1000)")
     p.add_argument("--eval-kimg", type=float, default=5.0, help="finetune's --eval-kimg (default 5)")
     p.add_argument("--eval-samples", type=int, default=200, help="finetune's --eval-samples (default 200)")
+    p.add_argument("--freeze-g", type=int, help="the fine-tune's --freeze-g (default: the command's)")
+    p.add_argument("--lr", type=float, help="the fine-tune's --lr (default: the command's)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "facegen-bench-finetune",
@@ -406,7 +419,7 @@ def main() -> None:
     # Domains run before (perhaps on another machine, in another process) keep their rows.
     path = args.results / "finetune.json"
     results = json.loads(path.read_text()) if path.is_file() else {"domains": {}}
-    settings = {"minutes": args.minutes, "num": args.num, "eval_kimg": args.eval_kimg,
+    settings = {"minutes": args.minutes, "freeze_g": args.freeze_g, "lr": args.lr, "num": args.num, "eval_kimg": args.eval_kimg,
                 "eval_samples": args.eval_samples, "seed": args.seed, "data": str(args.data), "work": str(args.work)}
     for d in domains:
         if not args.filtered_only:

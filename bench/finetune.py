@@ -186,13 +186,12 @@ def measure(model: str, heldout: Path, train: Path, num: int, threads: int, cach
 SOURCE_SIDE = 148
 
 
-def filtered_default(domain: str, heldout: Path, num: int, threads: int, cache: Path, sheet: Path,
-                     seed: int = 0) -> dict | None:
+def filtered_default(domain: str, heldout: Path, args) -> dict | None:
     """The untouched default64's faces through the domain's own transform, at the scale the photos
     had when they were transformed (each face upscaled to SOURCE_SIDE, transformed, shrunk back as
     `prepare` shrinks). What a fine-tune that took the style perfectly and changed nothing else
     would score: the part of the untouched model's KID that its faces, not the style, account for.
-    Its first 16 faces (seeds 0-15) go to `sheet`."""
+    Its first 16 faces (seeds 0-15) go to RESULTS/finetune/DOMAIN-default-transformed.png."""
     import cv2
 
     from facegen.imaging import make_grid
@@ -205,8 +204,10 @@ def filtered_default(domain: str, heldout: Path, num: int, threads: int, cache: 
 
     if TRANSFORMS[domain] is unchanged:
         return None
-    extractor, counter = InceptionFeatures(threads=threads), FaceCounter()
-    real = real_features(open_source(heldout), SIZE, extractor, counter, None, 0, cache, 32, "held-out").features
+    num, seed = args.num, args.seed
+    extractor, counter = InceptionFeatures(threads=args.threads), FaceCounter()
+    real = real_features(open_source(heldout), SIZE, extractor, counter, None, 0, args.work / "cache", 32,
+                         "held-out").features
     pipe = FaceGenerator.from_pretrained("default64")
     rng = np.random.default_rng([seed, DOMAINS.index(domain), 1])
     first: list[np.ndarray] = []
@@ -224,6 +225,7 @@ def filtered_default(domain: str, heldout: Path, num: int, threads: int, cache: 
     t = time.perf_counter()
     gen = extractor.extract(batches(), total=num, desc=f"default64 + {domain}")
     k, k_std = kid(gen, real, seed=seed)
+    sheet = args.results / "finetune" / f"{domain}-default-transformed.png"
     sheet.parent.mkdir(parents=True, exist_ok=True)
     make_grid([Image.fromarray(a) for a in first], columns=8).save(sheet)
     return {"kid_x1000": 1000 * k, "kid_std_x1000": 1000 * k_std, "fid": fid(gen, real),
@@ -270,11 +272,11 @@ def run_domain(domain: str, args) -> dict:
     built = build_domain(args.data, domain, work, args.seed)
     heldout = held_out(domain, args)
     photos_sheet(heldout, work / f"{domain}_examples.png")
+    recipe = {k: v for k, v in (("freeze_g", args.freeze_g), ("lr", args.lr)) if v is not None}
     common = dict(minutes=args.minutes, eval_kimg=args.eval_kimg, eval_samples=args.eval_samples, workers=1,
                   progress=False, seed=args.seed)
     runs = {
-        "finetuned": FinetuneOptions(str(work / "train"), str(work / "finetune"), init="default64", **common,
-                                     **{k: v for k, v in (("freeze_g", args.freeze_g), ("lr", args.lr)) if v is not None}),
+        "finetuned": FinetuneOptions(str(work / "train"), str(work / "finetune"), init="default64", **common, **recipe),
         "scratch": FinetuneOptions(str(work / "train"), str(work / "scratch"), init=None, freeze_g=0, lr=0.0025,
                                    batch=32, ema_kimg=10.0, discriminator="residual", train=dict(DEFAULT_SHAPE), **common),
     }
@@ -305,9 +307,7 @@ def run_domain(domain: str, args) -> dict:
         result["measured"][name] = measure(model, heldout, train, args.num, args.threads, args.work / "cache")
         faces_sheet(model, args.results / "finetune" / f"{domain}-{name}.png")
     print(f"== {domain}: measuring default64 through the domain's transform", flush=True)
-    result["measured"]["filtered"] = filtered_default(domain, heldout, args.num, args.threads, args.work / "cache",
-                                                      args.results / "finetune" / f"{domain}-default-transformed.png",
-                                                      args.seed)
+    result["measured"]["filtered"] = filtered_default(domain, heldout, args)
     result["heldout_faces"] = len(load_dataset(heldout))
     result["seconds"] = time.perf_counter() - t0
     return result
@@ -335,7 +335,8 @@ def markdown(results: dict) -> str:
         "default64 + transform: the untouched model's faces put through the domain's own transform (at the "
         "photos' scale), i.e. a perfect copy of the style on unchanged faces.", "",
         "| domain | minutes per run | fine-tune's D, options | output | faces train / held-out | KID x1000 default64 | "
-        "default64 + transform | fine-tuned | from scratch | goal met | near-copies fine-tuned / scratch | kimg (best) fine-tuned / scratch "
+        "default64 + transform | fine-tuned | from scratch | goal met | near-copies fine-tuned / scratch | "
+        "kimg (best) fine-tuned / scratch "
         "| stopped: fine-tuned / scratch | machine |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -419,17 +420,16 @@ def main() -> None:
     # Domains run before (perhaps on another machine, in another process) keep their rows.
     path = args.results / "finetune.json"
     results = json.loads(path.read_text()) if path.is_file() else {"domains": {}}
-    settings = {"minutes": args.minutes, "freeze_g": args.freeze_g, "lr": args.lr, "num": args.num, "eval_kimg": args.eval_kimg,
-                "eval_samples": args.eval_samples, "seed": args.seed, "data": str(args.data), "work": str(args.work)}
+    settings = {"minutes": args.minutes, "freeze_g": args.freeze_g, "lr": args.lr, "num": args.num,
+                "eval_kimg": args.eval_kimg, "eval_samples": args.eval_samples, "seed": args.seed,
+                "data": str(args.data), "work": str(args.work)}
     for d in domains:
         if not args.filtered_only:
             results["domains"][d] = dict(run_domain(d, args), settings=settings, machine=machine())
         elif d in results["domains"]:
             row = results["domains"][d]
             build_domain(args.data, d, args.work / d, args.seed)
-            row["measured"]["filtered"] = filtered_default(
-                d, held_out(d, args), args.num, args.threads, args.work / "cache",
-                args.results / "finetune" / f"{d}-default-transformed.png", args.seed)
+            row["measured"]["filtered"] = filtered_default(d, held_out(d, args), args)
             row["filtered_machine"] = machine()
         else:
             raise SystemExit(f"--filtered-only: {path} has no row for {d}; run the domain first")

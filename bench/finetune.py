@@ -62,6 +62,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import machine  # noqa: E402
+from facegen.limits import DISCRIMINATORS  # noqa: E402
 
 DOMAINS = ("oil", "oldphoto", "sketch", "men")
 PER_SPLIT = 300
@@ -262,9 +263,27 @@ def held_out(domain: str, args) -> Path:
     return heldout
 
 
+def run_options(domain: str, args) -> dict:
+    """The two runs of a domain: 'finetuned' from default64 and 'scratch' from random weights. A run
+    whose folder already holds its finetune.json is measured, not retrained, so either may be
+    started apart (on its own core) with these options and picked up by a later bench run."""
+    from facegen.finetune import FinetuneOptions
+
+    work = args.work / domain
+    recipe = {k: v for k, v in (("freeze_g", args.freeze_g), ("lr", args.lr), ("ema_kimg", args.ema_kimg),
+                                ("discriminator", args.discriminator)) if v is not None}
+    common = dict(minutes=args.minutes, eval_kimg=args.eval_kimg, eval_samples=args.eval_samples, workers=1,
+                  progress=False, seed=args.seed)
+    return {
+        "finetuned": FinetuneOptions(str(work / "train"), str(work / "finetune"), init="default64", **common, **recipe),
+        "scratch": FinetuneOptions(str(work / "train"), str(work / "scratch"), init=None, freeze_g=0, lr=0.0025,
+                                   batch=32, ema_kimg=10.0, discriminator="residual", train=dict(DEFAULT_SHAPE), **common),
+    }
+
+
 def run_domain(domain: str, args) -> dict:
     from facegen.data.dataset import load_dataset
-    from facegen.finetune import FinetuneOptions, finetune
+    from facegen.finetune import finetune
     from facegen.finetune.run import BEFORE_OPTION
 
     work = args.work / domain
@@ -272,14 +291,7 @@ def run_domain(domain: str, args) -> dict:
     built = build_domain(args.data, domain, work, args.seed)
     heldout = held_out(domain, args)
     photos_sheet(heldout, work / f"{domain}_examples.png")
-    recipe = {k: v for k, v in (("freeze_g", args.freeze_g), ("lr", args.lr)) if v is not None}
-    common = dict(minutes=args.minutes, eval_kimg=args.eval_kimg, eval_samples=args.eval_samples, workers=1,
-                  progress=False, seed=args.seed)
-    runs = {
-        "finetuned": FinetuneOptions(str(work / "train"), str(work / "finetune"), init="default64", **common, **recipe),
-        "scratch": FinetuneOptions(str(work / "train"), str(work / "scratch"), init=None, freeze_g=0, lr=0.0025,
-                                   batch=32, ema_kimg=10.0, discriminator="residual", train=dict(DEFAULT_SHAPE), **common),
-    }
+    runs = run_options(domain, args)
     result = {"domain": domain, "built": built, "runs": {}, "measured": {}}
     for name, opts in runs.items():
         summary_path = Path(opts.out) / "finetune.json"
@@ -294,6 +306,7 @@ def run_domain(domain: str, args) -> dict:
         ran = {**BEFORE_OPTION, **summary["options"]}
         result["runs"][name]["discriminator"] = ran["discriminator"]
         result["runs"][name]["freeze_g"], result["runs"][name]["lr"] = ran["freeze_g"], ran["lr"]
+        result["runs"][name]["ema_kimg"] = ran["ema_kimg"]
         result["runs"][name]["best_kimg"] = summary["best"]["kimg"] if summary["best"] else None
         result["runs"][name]["greyscale"] = bool(summary["model"]) and grey_model(summary["model"])
     train_faces = work / "finetune" / "train"
@@ -369,6 +382,8 @@ def markdown(results: dict) -> str:
             recipe += f"; --freeze-g {ft_run['freeze_g']}"
         if ft_run.get("lr") is not None:
             recipe += f"; --lr {ft_run['lr']:g}"
+        if ft_run.get("ema_kimg", FinetuneOptions.ema_kimg) != FinetuneOptions.ema_kimg:
+            recipe += f"; --ema-kimg {ft_run['ema_kimg']:g}"
         faces = f"{ft_run['train_faces']} / {r['heldout_faces']}"
         output = "grey" if ft_run.get("greyscale") else "colour"
         lines.append(f"| {r['domain']} | {a['minutes']:g} | {recipe} | {output} | {faces} | "
@@ -396,6 +411,9 @@ def main() -> None:
     p.add_argument("--eval-samples", type=int, default=200, help="finetune's --eval-samples (default 200)")
     p.add_argument("--freeze-g", type=int, help="the fine-tune's --freeze-g (default: the command's)")
     p.add_argument("--lr", type=float, help="the fine-tune's --lr (default: the command's)")
+    p.add_argument("--ema-kimg", type=float, help="the fine-tune's --ema-kimg (default: the command's)")
+    p.add_argument("--discriminator", choices=DISCRIMINATORS, help="the fine-tune's --discriminator "
+                   "(default: the command's)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "facegen-bench-finetune",
@@ -403,6 +421,9 @@ def main() -> None:
     p.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     p.add_argument("--filtered-only", action="store_true",
                    help="train nothing: add 'default64 + transform' to the domains' existing rows")
+    p.add_argument("--run-only", choices=("finetuned", "scratch"),
+                   help="train that one run into --work and stop (no measuring, no row); a later bench run with "
+                        "the same --work and options measures it instead of training it again")
     args = p.parse_args()
     domains = [d.strip() for d in args.domains.split(",") if d.strip()]
     unknown = [d for d in domains if d not in DOMAINS]
@@ -420,10 +441,20 @@ def main() -> None:
     # Domains run before (perhaps on another machine, in another process) keep their rows.
     path = args.results / "finetune.json"
     results = json.loads(path.read_text()) if path.is_file() else {"domains": {}}
-    settings = {"minutes": args.minutes, "freeze_g": args.freeze_g, "lr": args.lr, "num": args.num,
+    settings = {"minutes": args.minutes, "freeze_g": args.freeze_g, "lr": args.lr, "ema_kimg": args.ema_kimg,
+                "discriminator": args.discriminator,
+                "num": args.num,
                 "eval_kimg": args.eval_kimg, "eval_samples": args.eval_samples, "seed": args.seed,
                 "data": str(args.data), "work": str(args.work)}
     for d in domains:
+        if args.run_only:  # train one run apart; a later bench run measures it
+            from facegen.finetune import finetune
+
+            build_domain(args.data, d, args.work / d, args.seed)
+            opts = run_options(d, args)[args.run_only]
+            print(f"== {d}: {args.run_only} ({args.minutes:g} min) -> {opts.out}", flush=True)
+            finetune(opts)
+            continue
         if not args.filtered_only:
             results["domains"][d] = dict(run_domain(d, args), settings=settings, machine=machine())
         elif d in results["domains"]:
@@ -433,6 +464,8 @@ def main() -> None:
             row["filtered_machine"] = machine()
         else:
             raise SystemExit(f"--filtered-only: {path} has no row for {d}; run the domain first")
+    if args.run_only:
+        return
     args.results.mkdir(parents=True, exist_ok=True)
     write_bytes(path, json.dumps(results, indent=2).encode())
     write_bytes(args.results / "finetune.md", markdown(results).encode())

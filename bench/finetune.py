@@ -34,11 +34,15 @@ For each domain:
 
     python bench/finetune.py [--minutes 60] [--domains oil,oldphoto,sketch,men] [--num 1000]
                              [--data ../shared/data/celeba] [--work /tmp/facegen-bench-finetune]
-                             [--freeze-g N] [--lr LR]   (the fine-tune's, when not the command's defaults)
+                             [--freeze-g N] [--lr LR] [--ema-kimg K] [--discriminator D]
+                                 (the fine-tune's, when not the command's defaults)
                              [--filtered-only]   (step 6 alone, added to the domains' existing rows)
+                             [--run-only finetuned|scratch]   (step 3 or 4 alone, no row)
 
 On one free core each domain takes about 2 x MINUTES + 10 min (measuring), so the default
-run is about 8.7 h; two processes with different --domains on two cores halve it.
+run is about 8.7 h; two processes with different --domains on two cores halve it. For one
+domain, `--run-only scratch` and `--run-only finetuned` on a core each, then the same command
+without it (which finds both runs finished and only measures), take MINUTES + 20 min.
 Writes RESULTS/finetune.json, finetune.md and finetune/*.png (RESULTS: --results, default bench/results);
 a domain's row replaces its earlier one, and the rows of domains not run this time stay, each with
 the settings and machine it was measured with.
@@ -277,7 +281,8 @@ def run_options(domain: str, args) -> dict:
     return {
         "finetuned": FinetuneOptions(str(work / "train"), str(work / "finetune"), init="default64", **common, **recipe),
         "scratch": FinetuneOptions(str(work / "train"), str(work / "scratch"), init=None, freeze_g=0, lr=0.0025,
-                                   batch=32, ema_kimg=10.0, discriminator="residual", train=dict(DEFAULT_SHAPE), **common),
+                                   batch=32, ema_kimg=10.0, discriminator="residual", train=dict(DEFAULT_SHAPE),
+                                   **common),
     }
 
 
@@ -442,8 +447,7 @@ def main() -> None:
     path = args.results / "finetune.json"
     results = json.loads(path.read_text()) if path.is_file() else {"domains": {}}
     settings = {"minutes": args.minutes, "freeze_g": args.freeze_g, "lr": args.lr, "ema_kimg": args.ema_kimg,
-                "discriminator": args.discriminator,
-                "num": args.num,
+                "discriminator": args.discriminator, "num": args.num,
                 "eval_kimg": args.eval_kimg, "eval_samples": args.eval_samples, "seed": args.seed,
                 "data": str(args.data), "work": str(args.work)}
     for d in domains:

@@ -28,9 +28,8 @@ TRAIN_RANGES = {
 }
 
 # `--discriminator`: residual (StyleGAN2's, learns from pixels) or features (heads on the attribute
-# classifier's frozen features: for a few hundred pictures; style generators only); features+texture
-# adds to those a small head learnt on the pixels, which judges how the surface is drawn.
-DISCRIMINATORS = ("residual", "features", "features+texture")
+# classifier's frozen features: for a few hundred pictures; style generators only).
+DISCRIMINATORS = ("residual", "features")
 
 # Faces into photos (compose): how a face is blended in. Swap blends in the gradient domain
 # (bench/swap.py: its seam goal met on 94% of faces, feathered on 86%); remaster keeps the

@@ -55,9 +55,7 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
                         help="keep colour even when every picture is grey")
     p.add_argument("--discriminator", choices=DISCRIMINATORS, default="features",
                    help="features (default): small heads on the attribute classifier's frozen features, which "
-                        "already know faces; features+texture: those and a small head on the pixels, which judges "
-                        "how the surface is drawn (paint, grain); residual: a StyleGAN2 D learning from pixels "
-                        "(style models only)")
+                        "already know faces; residual: a StyleGAN2 D learning from pixels (style models only)")
     p.add_argument("--ema-kimg", type=_bounded(float, 0.0, 1e4, "--ema-kimg"), default=2.0,
                    help="half-life of the generator EMA in kimg (default 2)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",

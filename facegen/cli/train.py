@@ -75,9 +75,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--d-channels", type=_channels, help="style or dcgan: D widths from full resolution down to 4x4, "
                                                         "e.g. 32,32,64,128,256,256 (default: G's mirrored)")
     p.add_argument("--discriminator", choices=DISCRIMINATORS,
-                   help="style: residual (default, learns from pixels), features (small heads on the attribute "
-                        "classifier's frozen features: for a few hundred pictures) or features+texture (those and "
-                        "a small head on the pixels)")
+                   help="style: residual (default, learns from pixels) or features (small heads on the attribute "
+                        "classifier's frozen features: for a few hundred pictures)")
     p.add_argument("--latent-dim", type=_ranged(int, "latent_dim"), help="z size (style 256, dcgan 100)")
     p.add_argument("--latent-dist", dest="latent_distribution", choices=("normal", "uniform01"),
                    help="how seeds become z: normal (default), or uniform in [0, 1) as the classic Keras script feeds it")

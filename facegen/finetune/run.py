@@ -290,12 +290,11 @@ def finetune(opts: FinetuneOptions, tell=_print) -> dict:
         keeper(trainer)
     trainer.on_snapshot = keeper
     frozen = f"mapping network and first {freeze_g} G block(s) fixed, " if freeze_g else ""
-    judge = {"features": "heads on the attribute classifier's frozen features",
-             "features+texture": "heads on the attribute classifier's frozen features and on the pixels",
-             "residual": "residual, from scratch"}[trainer.opts.discriminator]
+    judge = ("D: heads on the attribute classifier's frozen features, " if trainer.opts.discriminator == "features"
+             else "D: residual, from scratch, ")
     left = max(0.0, deadline - time.monotonic()) / 60
     tell(f"training: batch {trainer.opts.batch}, lr {trainer.opts.lr:g}, DiffAugment p {trainer.opts.augment_p:g}, "
-         f"{frozen}D: {judge}, EMA half-life {trainer.opts.ema_kimg:g} kimg; evaluating every {opts.eval_kimg:g} kimg; "
+         f"{frozen}{judge}EMA half-life {trainer.opts.ema_kimg:g} kimg; evaluating every {opts.eval_kimg:g} kimg; "
          f"{left:.1f} of {opts.minutes:g} min left; Ctrl-C stops and keeps the best so far")
     result = trainer.run()
     stopped = "interrupted" if result["interrupted"] else result["finished_early"] or f"{opts.kimg:g} kimg reached"

@@ -135,15 +135,9 @@ class FeatureDiscriminator(nn.Module):
     features at 32, 16, 8 and 4 px; a small head per scale learns, and their logits are summed, in
     the spirit of Projected GANs (Sauer et al. 2021). The trunk stays frozen and in eval mode
     (its BatchNorm statistics are the photos'), whatever train()/requires_grad_() ask of the module.
-
-    `texture` adds a head learnt on the pixels, at the model's own size: two small convolutions
-    whose view is a few pixels across, averaged over the image. The trunk, trained to tell photo
-    attributes apart, barely sees how a surface is drawn: on painted pictures a G judged by it alone
-    drew creases and grain where the paintings have flat patches of colour (bench/finetune.py's oil
-    domain, docs/training.md).
     """
 
-    def __init__(self, trunk: nn.Sequential, input_size: int = 64, width: int = 64, texture: bool = False):
+    def __init__(self, trunk: nn.Sequential, input_size: int = 64, width: int = 64):
         super().__init__()
         self.trunk = trunk.eval().requires_grad_(False)
         self.input_size = input_size
@@ -151,9 +145,6 @@ class FeatureDiscriminator(nn.Module):
         self.heads = nn.ModuleList(
             nn.Sequential(EqConv2d(c, width, 1), EqConv2d(width, width, 3), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
                           EqLinear(width * 16, width), EqLinear(width, 1, activate=False)) for c in chans)
-        self.texture = nn.Sequential(
-            EqConv2d(3, width // 2, 3), nn.AvgPool2d(2), EqConv2d(width // 2, width, 3),
-            EqConv2d(width, 1, 1, activate=False), nn.AdaptiveAvgPool2d(1), nn.Flatten()) if texture else None
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -162,15 +153,13 @@ class FeatureDiscriminator(nn.Module):
 
     def requires_grad_(self, requires_grad: bool = True):
         self.heads.requires_grad_(requires_grad)
-        if self.texture is not None:
-            self.texture.requires_grad_(requires_grad)
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.texture(x)[:, 0] if self.texture is not None else 0  # at the model's own pixels
         if x.shape[-1] != self.input_size:
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="area"
                               if x.shape[-1] > self.input_size else "bilinear")
+        out = 0
         for block, head in zip(self.trunk, self.heads):
             x = block(x)
             out = out + head(x)[:, 0]

@@ -118,12 +118,11 @@ class Trainer:
         self.finished_early: str | None = None
 
     def _build_d(self, o: TrainOptions) -> torch.nn.Module:
-        if o.discriminator.startswith("features"):
+        if o.discriminator == "features":
             from ..attributes.classifier import INPUT_SIZE, load_classifier
             from ..models.discriminator import FeatureDiscriminator
 
-            return FeatureDiscriminator(load_classifier().net.features, INPUT_SIZE,
-                                        texture=o.discriminator == "features+texture")
+            return FeatureDiscriminator(load_classifier().net.features, INPUT_SIZE)
         return build_discriminator(self.config, o.d_channels)
 
     # ---- fine-tuning (--init) -----------------------------------------------------------------

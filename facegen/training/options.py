@@ -36,9 +36,7 @@ class TrainOptions:
     lr: float | None = None  # style 0.0025 (StyleGAN2-ADA); dcgan 0.0002 (Radford et al.)
     channels: list[int] | None = None
     d_channels: list[int] | None = None  # D's widths from full resolution down to 4x4; default: G's mirrored
-    # style: or "features", heads on the attribute classifier's frozen features; "features+texture"
-    # adds a head learnt on the pixels themselves
-    discriminator: str = "residual"
+    discriminator: str = "residual"  # style: or "features", heads on the attribute classifier's frozen features
     latent_dim: int | None = None  # style 256, dcgan 100
     latent_distribution: str | None = None  # normal; uniform01: what the classic Keras script feeds
     w_dim: int | None = None  # style: 256
@@ -107,11 +105,11 @@ class TrainOptions:
              f"--d-channels: {len(o.channels)} widths between 1 and {MAX_CHANNELS} are needed (one per "
              f"resolution, {o.resolution} down to 4), got {o.d_channels}"),
             (o.discriminator in DISCRIMINATORS,
-             f"--discriminator must be one of {', '.join(DISCRIMINATORS)}, not {o.discriminator!r}"),
-            (o.discriminator == "residual" or o.arch == "style",
-             f"--discriminator {o.discriminator} needs a style generator: a dcgan trains with the residual one"),
-            (o.discriminator == "residual" or not o.d_channels,
-             f"--discriminator {o.discriminator} has fixed widths (the classifier's): leave out --d-channels"),
+             f"--discriminator must be residual or features, not {o.discriminator!r}"),
+            (o.discriminator != "features" or o.arch == "style",
+             "--discriminator features needs a style generator: a dcgan trains with the residual one"),
+            (o.discriminator != "features" or not o.d_channels,
+             "--discriminator features has fixed widths (the classifier's): leave out --d-channels"),
             (1 <= o.grid <= 256, f"grid must be in 1..256, got {o.grid}"),
             (o.log_steps >= 1, f"log_steps must be positive, got {o.log_steps}"),
             (o.precision in ("auto", "fp32", "bf16"), f"--precision must be auto, fp32 or bf16, not {o.precision!r}"),

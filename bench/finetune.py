@@ -309,9 +309,7 @@ def run_domain(domain: str, args) -> dict:
                                                         "model", "notes")}
         # A run from before --discriminator existed ran with the value BEFORE_OPTION gives it.
         ran = {**BEFORE_OPTION, **summary["options"]}
-        result["runs"][name]["discriminator"] = ran["discriminator"]
-        result["runs"][name]["freeze_g"], result["runs"][name]["lr"] = ran["freeze_g"], ran["lr"]
-        result["runs"][name]["ema_kimg"] = ran["ema_kimg"]
+        result["runs"][name].update({k: ran[k] for k in ("discriminator", "freeze_g", "lr", "ema_kimg")})
         result["runs"][name]["best_kimg"] = summary["best"]["kimg"] if summary["best"] else None
         result["runs"][name]["greyscale"] = bool(summary["model"]) and grey_model(summary["model"])
     train_faces = work / "finetune" / "train"

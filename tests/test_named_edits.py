@@ -130,12 +130,41 @@ class Brightness(nn.Module):
                             (x[:, :, :32].mean((1, 2, 3)) - x[:, :, 32:].mean((1, 2, 3))) * 20], 1)
 
 
+def test_refining_learns_to_leave_the_other_attributes_alone(style):
+    """A start that makes faces brighter ('Smiling') and redder ('Young') at once: refined on one
+    half of the faces, on the other half it still brightens them as often and reddens them less."""
+    from facegen.explore import named
+    from facegen.explore.faces import w_samples
+    from facegen.explore.refine import refine
+
+    _, pipe = style
+    clf = AttributeClassifier(Brightness(), ("Smiling", "Young", "Eyeglasses"), torch.zeros(3), {})
+    ws = named.sample_latents(pipe, 600, 1)
+    clf.thresholds = named.classify(pipe, clf, ws).median(0).values
+    scores = named.classify(pipe, clf, ws)
+    normals = [fit_boundary(ws, (scores[:, c] > 0).float())[0] for c in range(2)]
+    start = (normals[0] + normals[1]) / (normals[0] + normals[1]).norm()
+    spread = torch.cov(w_samples(pipe).double().T)
+    new = refine(pipe, clf, ws[300:], scores[300:], 0, [0, 1, 2], [1, 1, 1], start, None, spread, steps=60)
+    assert abs(float(new.norm()) - 1) < 1e-5 and float(new @ start) < 0.999
+
+    def trial(v):
+        return named.trial(pipe, clf, ws[:300], scores[:300], v, float(_scales(pipe, v[None])[0]), 0, 1, [1, 2], None)
+
+    before, after = trial(start), trial(new)
+    assert after["focus"] < 0.7 * before["focus"], (before, after)
+    assert after["weaker"] >= 0.9 * before["weaker"], (before, after)
+    # No faces on one side: nothing to learn from, the direction comes back as it was.
+    assert torch.equal(refine(pipe, clf, ws, scores.abs() + 1, 0, [0, 1, 2], [1, 1, 1], start, None, spread), start)
+
+
 @pytest.mark.parametrize("resolution", [32, 128])
 def test_compute_named_on_a_tiny_model_finds_directions_that_do_what_they_say(resolution, tiny_model_file,
                                                                              monkeypatch, tmp_path):
     import facegen.explore.named as named
 
     monkeypatch.setattr(named, "TRIAL_FACES", 12)
+    monkeypatch.setattr("facegen.explore.refine.STEPS", 8)
     extra = {"channels": [32, 32, 16, 16, 8, 8]} if resolution == 128 else {}
     pipe = FaceGenerator.from_pretrained(tiny_model_file("style", resolution, **extra), precision="fp32")
     assert pipe.config.resolution == resolution
@@ -150,6 +179,7 @@ def test_compute_named_on_a_tiny_model_finds_directions_that_do_what_they_say(re
         about = d.info["attributes"][name]
         assert d.rows[k] in ranges and about["layers"] in candidate_ranges(pipe.config)
         assert name not in about["conditioned_on"]
+        assert set(about["refining"]) == {"as found", "refined"}
         trial = about["trials"][about["layers"]]
         assert trial["flip"] > 0.5 and trial["change"] > 0
     # "age" (Young) is the slider's minus: moving it + makes the stand-in's "Young" score fall.
@@ -169,6 +199,7 @@ def test_compute_named_on_dcgan_moves_z_on_every_layer(tiny_model_file, monkeypa
     import facegen.explore.named as named
 
     monkeypatch.setattr(named, "TRIAL_FACES", 8)
+    monkeypatch.setattr("facegen.explore.refine.STEPS", 8)
     monkeypatch.setattr(named, "MIN_BOUNDARY", 0.6)  # a random DCGAN's brightness is far from linear in z
     pipe = FaceGenerator.from_pretrained(tiny_model_file("dcgan", 32, seed=1), precision="fp32")
     with torch.no_grad():

@@ -27,7 +27,10 @@
    one all rows and each coarse/middle/fine range, then the held directions of step 4; keep,
    among the tries whose weaker side flips nearly as many decisions as the best one (pick), the
    one that changes the other attributes least per unit of change in its own.
-6. Keep attributes the classifier reads well on real test photos, that at least MIN_SHARE of the
+6. Refine the chosen direction by learning on 2-sigma moves themselves (refine.py: the linear
+   guesses above predict small moves, a slider makes large ones), on the half of the sample faces
+   the trials do not use; keep the refined one where the trial prefers it (pick).
+7. Keep attributes the classifier reads well on real test photos, that at least MIN_SHARE of the
    generated faces have and lack, whose boundary separates held-out faces, and whose chosen
    trial flips at least MIN_FLIP of the decisions (drop_weak).
 
@@ -46,7 +49,9 @@ import torch
 from ..attributes.classifier import NAMED, AttributeClassifier, load_classifier, to_input
 from ..pipeline import FaceGenerator
 from .directions import Directions, _scales, apply_edit, directions_path, load_directions
+from .faces import w_samples
 from .layers import layer_groups
+from .refine import refine
 
 FILE_SUFFIX = ".named.safetensors"
 DEFAULT_SAMPLES = 6000
@@ -387,9 +392,42 @@ def compute_named(pipe: FaceGenerator, clf: AttributeClassifier | None = None, s
                    torch.ones(len(kept)), "named", "w" if pipe.config.architecture == "style" else "z", None,
                    {str(i): n for i, n in enumerate(kept)}, pipe.model_info(),
                    {str(i): rows[n] for i, n in enumerate(kept)}, dict(meta_info, attributes=info))
-    d = drop_weak(d, log)
-    d.scales = _scales(pipe, d.vectors)
-    return d
+    return drop_weak(refine_directions(pipe, clf, d, ws, scores, log=log), log)
+
+
+def refine_directions(pipe: FaceGenerator, clf: AttributeClassifier, d: Directions, ws: torch.Tensor,
+                      scores: torch.Tensor, names: list[str] | None = None, log=print) -> Directions:
+    """`d`'s named directions (or those in `names`) refined by learning (step 6) on the second half of
+    the labelled sample faces `ws` (classifier scores `scores`), each kept where the trial on the
+    first half prefers it. Scales are measured anew."""
+    kept = [d.names[str(k)] for k in range(len(d.vectors))]
+    cols = [clf.index(NAMED[n][0]) for n in kept]
+    signs = [NAMED[n][1] for n in kept]
+    signed = scores[:, cols] * torch.tensor(signs, dtype=scores.dtype)
+    half = len(ws) // 2
+    spread = torch.cov(w_samples(pipe).double().T)  # what strength 1 means at edit time (_scales)
+    vectors, attributes = d.vectors.clone(), dict(d.info.get("attributes", {}))
+    for k, n in enumerate(kept):
+        if names is not None and n not in names:
+            continue
+        rows = d.layers_of(k)
+        new = refine(pipe, clf, ws[half:], signed[half:], k, cols, signs, d.vectors[k], rows, spread, seed=k)
+        others = [c for c in cols if c != cols[k]]
+        tries = {label: trial(pipe, clf, ws[:half], scores[:half], v, float(_scales(pipe, v[None])[0]), cols[k],
+                              signs[k], others, rows) for label, v in (("as found", d.vectors[k]), ("refined", new))}
+        about = dict(attributes.get(n, {}), refining=tries)
+        chosen = pick(tries)
+        if chosen == "refined":
+            vectors[k] = new
+            about["method"] = about.get("method", "") + ", refined by learning"
+            if "layers" in about:
+                about["trials"] = dict(about.get("trials", {}), **{about["layers"]: tries["refined"]})
+        attributes[n] = about
+        log(f"  {n:18} refined: flips {tries['refined']['flip']:.0%} (weaker side {tries['refined']['weaker']:.0%}), "
+            f"others move {tries['refined']['focus']:.2f}x, against {tries['as found']['focus']:.2f}x as found; "
+            f"kept {chosen}")
+    return Directions(vectors, d.values, _scales(pipe, vectors), d.method, d.space, d.layers, d.names, d.model,
+                      d.rows, dict(d.info, attributes=attributes))
 
 
 def drop_weak(d: Directions, log=print) -> Directions:

@@ -179,7 +179,7 @@ def test_compute_named_on_a_tiny_model_finds_directions_that_do_what_they_say(re
         about = d.info["attributes"][name]
         assert d.rows[k] in ranges and about["layers"] in candidate_ranges(pipe.config)
         assert name not in about["conditioned_on"]
-        assert set(about["refining"]) == {"as found", "refined"}
+        assert set(about["refining"]) == {"as found", *named.REFINEMENTS}
         trial = about["trials"][about["layers"]]
         assert trial["flip"] > 0.5 and trial["change"] > 0
     # "age" (Young) is the slider's minus: moving it + makes the stand-in's "Young" score fall.

@@ -69,6 +69,8 @@ TRIAL_FACES = 80
 JACOBIAN_FACES = 320
 LEANS = (100.0, 300.0, 1000.0, 10000.0)  # measured on default: the chosen ones spread over all four
 TRIAL_STRENGTH = 2.0
+# Refinements tried (refine.py), by label: whether the spill weight is steered toward the effect.
+REFINEMENTS = {"refined by learning, spill weight 8": False, "refined by learning, steered to flip": True}
 RANGES = ("all", "coarse,middle", "middle", "middle,fine", "fine", "coarse")
 
 
@@ -411,21 +413,23 @@ def refine_directions(pipe: FaceGenerator, clf: AttributeClassifier, d: Directio
         if names is not None and n not in names:
             continue
         rows = d.layers_of(k)
-        new = refine(pipe, clf, ws[half:], signed[half:], k, cols, signs, d.vectors[k], rows, spread, seed=k)
+        found = {"as found": d.vectors[k]}
+        for label, steer in REFINEMENTS.items():
+            found[label] = refine(pipe, clf, ws[half:], signed[half:], k, cols, signs, d.vectors[k], rows, spread,
+                                  steer=steer, seed=k)
         others = [c for c in cols if c != cols[k]]
         tries = {label: trial(pipe, clf, ws[:half], scores[:half], v, float(_scales(pipe, v[None])[0]), cols[k],
-                              signs[k], others, rows) for label, v in (("as found", d.vectors[k]), ("refined", new))}
+                              signs[k], others, rows) for label, v in found.items()}
         about = dict(attributes.get(n, {}), refining=tries)
         chosen = pick(tries)
-        if chosen == "refined":
-            vectors[k] = new
-            about["method"] = about.get("method", "") + ", refined by learning"
+        if chosen != "as found":
+            vectors[k] = found[chosen]
+            about["method"] = about.get("method", "") + f", {chosen}"
             if "layers" in about:
-                about["trials"] = dict(about.get("trials", {}), **{about["layers"]: tries["refined"]})
+                about["trials"] = dict(about.get("trials", {}), **{about["layers"]: tries[chosen]})
         attributes[n] = about
-        log(f"  {n:18} refined: flips {tries['refined']['flip']:.0%} (weaker side {tries['refined']['weaker']:.0%}), "
-            f"others move {tries['refined']['focus']:.2f}x, against {tries['as found']['focus']:.2f}x as found; "
-            f"kept {chosen}")
+        log(f"  {n:18} " + "; ".join(f"{label}: flips {t['flip']:.0%} (weaker side {t['weaker']:.0%}), others move "
+                                     f"{t['focus']:.2f}x" for label, t in tries.items()) + f"; kept {chosen}")
     return Directions(vectors, d.values, _scales(pipe, vectors), d.method, d.space, d.layers, d.names, d.model,
                       d.rows, dict(d.info, attributes=attributes))
 

@@ -28,8 +28,9 @@
    among the tries whose weaker side flips nearly as many decisions as the best one (pick), the
    one that changes the other attributes least per unit of change in its own.
 6. Refine the chosen direction by learning on 2-sigma moves themselves (refine.py: the linear
-   guesses above predict small moves, a slider makes large ones), on the half of the sample faces
-   the trials do not use; keep the refined one where the trial prefers it (pick).
+   guesses above predict small moves, a slider makes large ones), once with a fixed spill weight
+   and once steered toward the flips a slider needs (REFINEMENTS), on the half of the sample
+   faces the trials do not use; the trial keeps the best of the three (pick).
 7. Keep attributes the classifier reads well on real test photos, that at least MIN_SHARE of the
    generated faces have and lack, whose boundary separates held-out faces, and whose chosen
    trial flips at least MIN_FLIP of the decisions (drop_weak).

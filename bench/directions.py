@@ -66,11 +66,11 @@ def run(pipe, d, clf, n: int, n_id: int, log=print) -> dict:
         start = time.perf_counter()
         col, sign = cols[name], NAMED[name][1]
         other = [cols[m] for _, m in named if m != name]
-        vec, scale, layers = d.vectors[k], float(d.scales[k]), d.layers_of(k)
+        vec, scale = d.row_vector(k, num_ws), float(d.scales[k])
         have = (sign * s0[:, col] > 0)
         out = {}
         for strength in (2.0, -2.0):
-            moved = torch.stack([apply_edit(w, vec, scale, strength, layers, num_ws) for w in ws])
+            moved = torch.stack([apply_edit(w, vec, scale, strength, None, num_ws) for w in ws])
             s1, x1 = render(moved)
             change = (torch.sigmoid(s1) - torch.sigmoid(s0)).abs()
             now = sign * s1[:, col] > 0

@@ -158,6 +158,64 @@ def test_refining_learns_to_leave_the_other_attributes_alone(style):
     assert torch.equal(refine(pipe, clf, ws, scores.abs() + 1, 0, [0, 1, 2], [1, 1, 1], start, None, spread), start)
 
 
+def test_refining_per_row_holds_the_others_better_and_edits_use_its_rows(style, tmp_path):
+    """The same entangled start refined with a vector per w+ row (on the coarse rows): a move of one
+    standard deviation per row, zero off its rows, that holds 'Young' better than the start on faces
+    it did not see; saved and loaded, edit sheets, transform and the server move by it."""
+    from facegen.explore import named
+    from facegen.explore.directions import OWN, apply_edit, edit
+    from facegen.explore.faces import resolve_faces, w_samples
+    from facegen.explore.refine import refine
+
+    path, pipe = style
+    num_ws, rows = pipe.config.num_ws, [0, 1, 2]
+    clf = AttributeClassifier(Brightness(), ("Smiling", "Young", "Eyeglasses"), torch.zeros(3), {})
+    ws = named.sample_latents(pipe, 600, 1)
+    clf.thresholds = named.classify(pipe, clf, ws).median(0).values
+    scores = named.classify(pipe, clf, ws)
+    normals = [fit_boundary(ws, (scores[:, c] > 0).float())[0] for c in range(2)]
+    start = (normals[0] + normals[1]) / (normals[0] + normals[1]).norm()
+    spread = torch.cov(w_samples(pipe).double().T)
+    step = refine(pipe, clf, ws[300:], scores[300:], 0, [0, 1, 2], [1, 1, 1], start, rows, spread,
+                  per_row=True, steps=60)
+    assert step.shape == (num_ws, len(start)) and not step[3:].any()
+    sigma = _scales(pipe, step[:3] / step[:3].norm(dim=1, keepdim=True))
+    assert torch.allclose(step[:3].norm(dim=1), sigma, rtol=1e-4)  # each row: 1 sigma along its own vector
+    assert not torch.allclose(step[0] / step[0].norm(), step[2] / step[2].norm(), atol=1e-3)
+
+    def trial(v, s, r):
+        return named.trial(pipe, clf, ws[:300], scores[:300], v, s, 0, 1, [1, 2], r)
+
+    before = trial(start, float(_scales(pipe, start[None])[0]), rows)
+    after = trial(step, 1.0, None)
+    assert after["focus"] < 0.7 * before["focus"] and after["weaker"] >= 0.9 * before["weaker"], (before, after)
+
+    # In a file, beside a plain direction; edits by name move by the rows' own vectors.
+    d = fake_named(pipe)
+    scale = float(d.scales[0])
+    d.row_vectors = {"0": step / scale}
+    file = save_directions(d, named_write_path(str(path)))
+    back = load_directions(file, pipe)
+    assert torch.equal(back.row_vectors["0"], step / scale) and set(back.row_vectors) == {"0"}
+    assert torch.equal(back.row_vector(0, num_ws), step / scale) and back.row_vector(1, num_ws).dim() == 1
+    face = resolve_faces(["5"], pipe)[0]
+    want = apply_edit(face.w.float(), step, 1.0, 2.0, None, num_ws)
+    image, recipe = edit(pipe, face, back, ["smile", "age"], [2.0], OWN)
+    assert recipe["layers"] == [[0, 1, 2], None]
+    assert torch.allclose(decode_latent(recipe["vectors"])[0] * scale, step, atol=1e-6)
+    out = tmp_path / "t.png"
+    assert main(["transform", "5", "--direction", "smile", "--strength", "2", "--out", str(out),
+                 "--model", str(path), "--precision", "fp32"]) == 0
+    assert torch.allclose(decode_latent(read_recipe(out)["latent"])[0], want, atol=1e-5)
+    assert main(["reproduce", str(out), "--model", str(path)]) == 0
+    # A per-row tensor for another model's rows, or for a direction the file lacks, is refused.
+    for bad in ({"0": step[:2] / scale}, {"7": step / scale}):
+        d.row_vectors = bad
+        save_directions(d, tmp_path / "bad.safetensors", overwrite=True)
+        with pytest.raises(ValueError, match="per-row vectors"):
+            load_directions(tmp_path / "bad.safetensors", pipe)
+
+
 @pytest.mark.parametrize("resolution", [32, 128])
 def test_compute_named_on_a_tiny_model_finds_directions_that_do_what_they_say(resolution, tiny_model_file,
                                                                              monkeypatch, tmp_path):
@@ -165,6 +223,7 @@ def test_compute_named_on_a_tiny_model_finds_directions_that_do_what_they_say(re
 
     monkeypatch.setattr(named, "TRIAL_FACES", 12)
     monkeypatch.setattr("facegen.explore.refine.STEPS", 8)
+    monkeypatch.setattr("facegen.explore.refine.STEPS_PER_ROW", 8)
     extra = {"channels": [32, 32, 16, 16, 8, 8]} if resolution == 128 else {}
     pipe = FaceGenerator.from_pretrained(tiny_model_file("style", resolution, **extra), precision="fp32")
     assert pipe.config.resolution == resolution
@@ -180,19 +239,22 @@ def test_compute_named_on_a_tiny_model_finds_directions_that_do_what_they_say(re
         assert d.rows[k] in ranges and about["layers"] in candidate_ranges(pipe.config)
         assert name not in about["conditioned_on"]
         assert set(about["refining"]) == {"as found", *named.REFINEMENTS}
+        assert set(about["refining_rows"]) == {"so far", named.ROW_REFINEMENT}
         trial = about["trials"][about["layers"]]
         assert trial["flip"] > 0.5 and trial["change"] > 0
     # "age" (Young) is the slider's minus: moving it + makes the stand-in's "Young" score fall.
     k = d.index("age") if "age" in d.names.values() else None
     if k is not None:
         w0 = ws[:50]
-        moved = torch.stack([named.apply_edit(w, d.vectors[k], float(d.scales[k]), 2.0, d.layers_of(k),
-                                              pipe.config.num_ws) for w in w0])
+        moved = torch.stack([named.apply_edit(w, d.row_vector(k, pipe.config.num_ws), float(d.scales[k]), 2.0,
+                                              None, pipe.config.num_ws) for w in w0])
         col = 1
         assert float((named.classify(pipe, clf, moved)[:, col] - named.classify(pipe, clf, w0)[:, col]).mean()) < 0
     save_directions(d, tmp_path / "n.safetensors")
     back = load_directions(tmp_path / "n.safetensors", pipe)
     assert back.rows == d.rows and back.names == d.names and back.info["attributes"].keys() == d.info["attributes"].keys()
+    assert back.row_vectors.keys() == d.row_vectors.keys()
+    assert all(torch.equal(back.row_vectors[k], v) for k, v in d.row_vectors.items())
 
 
 def test_compute_named_on_dcgan_moves_z_on_every_layer(tiny_model_file, monkeypatch):
@@ -251,9 +313,12 @@ def test_merge_keeps_numbers_and_lets_named_win_a_name_clash(style):
     _, pipe = style
     sefa = compute(pipe, "sefa", layers=[0, 1], top=4)
     sefa.names = {"1": "smile", "2": "pose"}
-    d = merge(sefa, fake_named(pipe))
+    named = fake_named(pipe)
+    named.row_vectors = {"1": torch.ones(pipe.config.num_ws, pipe.config.truncation_dim)}
+    d = merge(sefa, named)
     assert d.index("pose") == 2 and d.index("smile") == 4 and d.index("3") == 3
     assert d.layers_of(1) == [0, 1] and d.layers_of(4) == [0, 1, 2] and d.layers_of(5) is None
+    assert set(d.row_vectors) == {"5"} and torch.equal(d.row_vector(5, pipe.config.num_ws), named.row_vectors["1"])
 
 
 def test_directions_named_cli_refuses_to_overwrite_and_names_unknown_attributes(style, tmp_path, capsys):

@@ -45,7 +45,8 @@ def parse_edit(text: str, args, pipe):
         k = d.index(name)
     except (ValueError, FileNotFoundError) as e:
         raise CLIError(str(e)) from None
-    return d.vectors[k], float(d.scales[k]), strength, d.layers_of(k)
+    num_ws = pipe.config.num_ws if pipe.config.architecture == "style" else 0
+    return d.row_vector(k, num_ws), float(d.scales[k]), strength, None  # its own move: rows, or one per row
 
 
 def check_new_folder(out_dir: Path) -> None:

@@ -42,7 +42,7 @@ def add_transform_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_transform(args) -> int:
     from ..explore.layers import parse_layers
-    from ..explore.named import model_directions, row_vector
+    from ..explore.named import model_directions
     from ..explore.recipes import save_output
     from ..explore.transform import transform
     from . import CLIError
@@ -55,8 +55,8 @@ def run_transform(args) -> int:
         if args.direction is not None:
             d = model_directions(pipe, args.model, args.directions)
             k = d.index(args.direction)
-            # Without --layers, a named direction moves only its own rows (a w+ step).
-            vector = d.vectors[k] if layers is not None else row_vector(d, k, pipe.config.num_ws)
+            # Without --layers, a named direction makes its own move (a w+ step on its rows).
+            vector = d.vectors[k] if layers is not None else d.row_vector(k, pipe.config.num_ws)
             direction = (vector, float(d.scales[k]))
         elif args.strength:
             raise CLIError("--strength needs --direction")

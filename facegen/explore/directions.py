@@ -30,6 +30,7 @@ FORMAT = "facegen-directions"
 METHODS = ("sefa", "ganspace")
 MAX_FILE_BYTES = 64 * 1024**2
 OWN = "own"  # edit(layers=OWN): each direction on its own rows
+ROW_VECTORS = "row_vectors."  # a file's tensor per direction refined per w+ row, by index
 DEFAULT_TOP = 64
 
 
@@ -47,6 +48,8 @@ class Directions:
     # and what was found about it (attribute, boundary accuracy, what it is conditioned on).
     rows: dict[str, list[int] | None] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    # Named directions refined per w+ row: {index: [num_ws, D]}, the move of strength 1 over scales[index].
+    row_vectors: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def index(self, ref) -> int:
         """A direction by number (0 = strongest) or by a name given with name-direction."""
@@ -65,6 +68,18 @@ class Directions:
     def layers_of(self, k: int) -> list[int] | None:
         """The w+ rows an edit along direction k changes unless told otherwise (None = all)."""
         return self.rows.get(str(k), self.layers)
+
+    def row_vector(self, k: int, num_ws: int) -> torch.Tensor:
+        """Direction k as an edit moves along it on its own: a w+ step ([num_ws, D], zero off its
+        rows) when it has rows or a vector per row of its own, else its vector [D]."""
+        if str(k) in self.row_vectors:
+            return self.row_vectors[str(k)]
+        rows = self.layers_of(k)
+        if rows is None or not num_ws:
+            return self.vectors[k]
+        out = torch.zeros(num_ws, self.vectors.shape[1])
+        out[rows] = self.vectors[k]
+        return out
 
 
 def _sign_fix(vectors: torch.Tensor) -> torch.Tensor:
@@ -148,6 +163,7 @@ def save_directions(d: Directions, path: str | Path, overwrite: bool = False) ->
     if d.rows or d.info:
         meta.update(rows=d.rows, info=d.info)
     tensors = {"vectors": d.vectors.contiguous(), "values": d.values.contiguous(), "scales": d.scales.contiguous()}
+    tensors.update({f"{ROW_VECTORS}{k}": v.float().contiguous() for k, v in d.row_vectors.items()})
     write_bytes(path, safetensors.torch.save(tensors, metadata={FORMAT: json.dumps(meta)}), overwrite=overwrite)
     return Path(path)
 
@@ -165,16 +181,22 @@ def load_directions(path: str | Path, pipe: FaceGenerator | None = None) -> Dire
         with safe_open(str(path), "pt") as f:
             meta = json.loads((f.metadata() or {})[FORMAT])
             t = {k: f.get_tensor(k).float() for k in ("vectors", "values", "scales")}
+            per_row = {k.removeprefix(ROW_VECTORS): f.get_tensor(k).float() for k in f.keys()
+                       if k.startswith(ROW_VECTORS)}
     except Exception as e:  # safetensors raises its own types for corrupt files
         raise ValueError(f"{path}: not a facegen directions file ({type(e).__name__}: {e})") from None
     k = t["vectors"].shape[0]
     if t["vectors"].dim() != 2 or t["values"].shape != (k,) or t["scales"].shape != (k,):
         raise ValueError(f"{path}: tensors have inconsistent shapes")
-    if not all(torch.isfinite(v).all() for v in t.values()):
+    if not all(torch.isfinite(v).all() for v in [*t.values(), *per_row.values()]):
         raise ValueError(f"{path}: holds NaN or infinite values")
+    dim = t["vectors"].shape[1]
+    if any(not i.isdigit() or int(i) >= k or v.dim() != 2 or v.shape[1] != dim or not 0 < len(v) <= 64
+           for i, v in per_row.items()):
+        raise ValueError(f"{path}: its per-row vectors are malformed")
     d = Directions(t["vectors"], t["values"], t["scales"], meta["method"], meta["space"], meta.get("layers"),
                    {str(a): str(b) for a, b in (meta.get("names") or {}).items()}, meta.get("model") or {},
-                   _rows(meta.get("rows"), k, path), meta.get("info") or {})
+                   _rows(meta.get("rows"), k, path), meta.get("info") or {}, per_row)
     if pipe is not None:
         sha = d.model.get("sha256")
         if sha and pipe.model.sha256 and sha != pipe.model.sha256:
@@ -183,6 +205,8 @@ def load_directions(path: str | Path, pipe: FaceGenerator | None = None) -> Dire
         if d.vectors.shape[1] != pipe.config.truncation_dim:
             raise ValueError(f"{path}: directions are {d.vectors.shape[1]}-d; this model's W is "
                              f"{pipe.config.truncation_dim}-d")
+        if any(len(v) != pipe.config.num_ws for v in d.row_vectors.values()):
+            raise ValueError(f"{path}: its per-row vectors have other than this model's {pipe.config.num_ws} rows")
     return d
 
 
@@ -237,11 +261,12 @@ def parse_strengths(text: str, steps: int = 7, limit: float = MAX_STRENGTH) -> l
 
 def apply_edit(w: torch.Tensor, vector: torch.Tensor, scale: float, strength: float,
                layers: list[int] | None, num_ws: int) -> torch.Tensor:
-    """w moved `strength` standard deviations along `vector`, on `layers` only (all when None)."""
+    """w moved `strength` standard deviations along `vector`, on `layers` only (all when None); a
+    `vector` of [num_ws, D] is a w+ step, a vector per row (Directions.row_vector)."""
     if layers is None:
         return w + (strength * scale) * vector
     out = (w[None].expand(num_ws, -1) if w.dim() == 1 else w).clone()
-    out[layers] = out[layers] + (strength * scale) * vector
+    out[layers] = out[layers] + (strength * scale) * (vector[layers] if vector.dim() == 2 else vector)
     return out
 
 
@@ -272,14 +297,18 @@ def render_edit_sheet(recipe: dict, pipe: FaceGenerator) -> Image.Image:
 def edit(pipe: FaceGenerator, face: Face, d: Directions, refs: list, strengths: list[float],
          layers: list[int] | None = None, size: int | None = None, labels: bool = False) -> tuple[Image.Image, dict]:
     """A strip (one direction) or sheet (several) of edits of `face`, and its recipe. `layers`: the
-    rows to change for every direction (None = all), or OWN for each direction's own (d.layers_of)."""
+    rows to change for every direction (None = all), or OWN for each direction's own rows (and its
+    vector per row where it has them: d.row_vector)."""
     idx = [d.index(r) for r in refs]
+    vectors = d.vectors[idx]
     if isinstance(layers, str) and layers == OWN:
         layers = [d.layers_of(k) for k in idx]
         layers = layers[0] if all(x == layers[0] for x in layers) else layers
+        if any(str(k) in d.row_vectors for k in idx):  # w+ steps: a vector per row
+            num_ws = pipe.config.num_ws
+            vectors = torch.stack([d.row_vector(k, num_ws).expand(num_ws, -1) for k in idx])
     if layers is not None and pipe.config.architecture != "style":
         raise StyleOnlyError("editing chosen layers", pipe.config)
-    vectors = d.vectors[idx]
     scales = [float(d.scales[k]) for k in idx]
     row_labels = [d.label(k) for k in idx] if labels else None
     image = edit_sheet(pipe, face.w.float(), vectors, scales, strengths, layers, row_labels, size)

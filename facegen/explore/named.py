@@ -31,7 +31,13 @@
    guesses above predict small moves, a slider makes large ones), once with a fixed spill weight
    and once steered toward the flips a slider needs (REFINEMENTS), on the half of the sample
    faces the trials do not use; the trial keeps the best of the three (pick).
-7. Keep attributes the classifier reads well on real test photos, that at least MIN_SHARE of the
+7. Refine it once more with a vector of its own for each of its w+ rows (refine_rows), each row
+   moving one standard deviation of random faces along its own vector per unit of strength: hair
+   colour can then change on the fine rows without the coarse rows reshaping the face. Kept where
+   the trial prefers it (on the bundled default it lowered the others' movement for every
+   attribute it was tried on; see docs/exploring.md). Such a direction is stored as its w+ step
+   ([num_ws, D], Directions.row_vectors) beside its mean vector.
+8. Keep attributes the classifier reads well on real test photos, that at least MIN_SHARE of the
    generated faces have and lack, whose boundary separates held-out faces, and whose chosen
    trial flips at least MIN_FLIP of the decisions (drop_weak).
 
@@ -72,6 +78,7 @@ LEANS = (100.0, 300.0, 1000.0, 10000.0)  # measured on default: the chosen ones 
 TRIAL_STRENGTH = 2.0
 # Refinements tried (refine.py), by label: whether the spill weight is steered toward the effect.
 REFINEMENTS = {"refined by learning, spill weight 8": False, "refined by learning, steered to flip": True}
+ROW_REFINEMENT = "refined per w+ row"
 RANGES = ("all", "coarse,middle", "middle", "middle,fine", "fine", "coarse")
 
 
@@ -114,9 +121,11 @@ def merge(first: Directions, second: Directions) -> Directions:
     rows.update({str(int(i) + k): r for i, r in second.rows.items()})
     for i in range(len(second.vectors)):
         rows.setdefault(str(i + k), second.layers)
+    per_row = dict(first.row_vectors)
+    per_row.update({str(int(i) + k): v for i, v in second.row_vectors.items()})
     return Directions(torch.cat([first.vectors, second.vectors]), torch.cat([first.values, second.values]),
                       torch.cat([first.scales, second.scales]), f"{first.method}+{second.method}", first.space,
-                      first.layers, names, first.model or second.model, rows, second.info)
+                      first.layers, names, first.model or second.model, rows, second.info, per_row)
 
 
 def model_directions(pipe: FaceGenerator, model_ref: str, file: str | Path | None = None,
@@ -144,16 +153,6 @@ def model_directions(pipe: FaceGenerator, model_ref: str, file: str | Path | Non
                                 f"`facegen directions {model_ref}` (unlabelled) or "
                                 f"`facegen directions {model_ref} --named`")
     return found[0] if len(found) == 1 else merge(found[0], found[1])
-
-
-def row_vector(d: Directions, k: int, num_ws: int) -> torch.Tensor:
-    """Direction k as a w+ step ([num_ws, D], zero off its rows) when it has its own rows, else [D]."""
-    rows = d.layers_of(k)
-    if rows is None or not num_ws:
-        return d.vectors[k]
-    out = torch.zeros(num_ws, d.vectors.shape[1])
-    out[rows] = d.vectors[k]
-    return out
 
 
 # ---- finding them ---------------------------------------------------------------------------------
@@ -395,7 +394,8 @@ def compute_named(pipe: FaceGenerator, clf: AttributeClassifier | None = None, s
                    torch.ones(len(kept)), "named", "w" if pipe.config.architecture == "style" else "z", None,
                    {str(i): n for i, n in enumerate(kept)}, pipe.model_info(),
                    {str(i): rows[n] for i, n in enumerate(kept)}, dict(meta_info, attributes=info))
-    return drop_weak(refine_directions(pipe, clf, d, ws, scores, log=log), log)
+    d = refine_directions(pipe, clf, d, ws, scores, log=log)
+    return drop_weak(refine_rows(pipe, clf, d, ws, scores, log=log), log)
 
 
 def refine_directions(pipe: FaceGenerator, clf: AttributeClassifier, d: Directions, ws: torch.Tensor,
@@ -410,6 +410,7 @@ def refine_directions(pipe: FaceGenerator, clf: AttributeClassifier, d: Directio
     half = len(ws) // 2
     spread = torch.cov(w_samples(pipe).double().T)  # what strength 1 means at edit time (_scales)
     vectors, attributes = d.vectors.clone(), dict(d.info.get("attributes", {}))
+    row_vectors = dict(d.row_vectors)
     for k, n in enumerate(kept):
         if names is not None and n not in names:
             continue
@@ -425,6 +426,7 @@ def refine_directions(pipe: FaceGenerator, clf: AttributeClassifier, d: Directio
         chosen = pick(tries)
         if chosen != "as found":
             vectors[k] = found[chosen]
+            row_vectors.pop(str(k), None)  # made for the vector replaced
             about["method"] = about.get("method", "") + f", {chosen}"
             if "layers" in about:
                 about["trials"] = dict(about.get("trials", {}), **{about["layers"]: tries[chosen]})
@@ -432,7 +434,49 @@ def refine_directions(pipe: FaceGenerator, clf: AttributeClassifier, d: Directio
         log(f"  {n:18} " + "; ".join(f"{label}: flips {t['flip']:.0%} (weaker side {t['weaker']:.0%}), others move "
                                      f"{t['focus']:.2f}x" for label, t in tries.items()) + f"; kept {chosen}")
     return Directions(vectors, d.values, _scales(pipe, vectors), d.method, d.space, d.layers, d.names, d.model,
-                      d.rows, dict(d.info, attributes=attributes))
+                      d.rows, dict(d.info, attributes=attributes), row_vectors)
+
+
+def refine_rows(pipe: FaceGenerator, clf: AttributeClassifier, d: Directions, ws: torch.Tensor,
+                scores: torch.Tensor, names: list[str] | None = None, log=print) -> Directions:
+    """`d`'s named directions (or those in `names`) refined once more with a vector of their own for
+    each w+ row (step 7), from the direction chosen so far, on the same faces as refine_directions;
+    each kept where the trial prefers it."""
+    if pipe.config.architecture != "style":
+        return d
+    num_ws = pipe.config.num_ws
+    kept = [d.names[str(k)] for k in range(len(d.vectors))]
+    cols = [clf.index(NAMED[n][0]) for n in kept]
+    signs = [NAMED[n][1] for n in kept]
+    signed = scores[:, cols] * torch.tensor(signs, dtype=scores.dtype)
+    half = len(ws) // 2
+    spread = torch.cov(w_samples(pipe).double().T)
+    vectors, scales = d.vectors.clone(), d.scales.clone()
+    row_vectors, attributes = dict(d.row_vectors), dict(d.info.get("attributes", {}))
+    for k, n in enumerate(kept):
+        if names is not None and n not in names:
+            continue
+        rows = d.layers_of(k)
+        step = refine(pipe, clf, ws[half:], signed[half:], k, cols, signs, d.vectors[k], rows, spread,
+                      per_row=True, seed=k)
+        mean = step.sum(0) / step.sum(0).norm()
+        scale = float(_scales(pipe, mean[None])[0])
+        others = [c for c in cols if c != cols[k]]
+        tries = {label: trial(pipe, clf, ws[:half], scores[:half], v, s, cols[k], signs[k], others, r)
+                 for label, (v, s, r) in {"so far": (d.row_vector(k, num_ws), float(d.scales[k]), None),
+                                          ROW_REFINEMENT: (step / scale, scale, None)}.items()}
+        about = dict(attributes.get(n, {}), refining_rows=tries)
+        chosen = pick(tries)
+        if chosen == ROW_REFINEMENT:
+            vectors[k], scales[k], row_vectors[str(k)] = mean, scale, step / scale
+            about["method"] = about.get("method", "") + f", {ROW_REFINEMENT}"
+            if "layers" in about:
+                about["trials"] = dict(about.get("trials", {}), **{about["layers"]: tries[chosen]})
+        attributes[n] = about
+        log(f"  {n:18} " + "; ".join(f"{label}: flips {t['flip']:.0%} (weaker side {t['weaker']:.0%}), others move "
+                                     f"{t['focus']:.2f}x" for label, t in tries.items()) + f"; kept {chosen}")
+    return Directions(vectors, d.values, scales, d.method, d.space, d.layers, d.names, d.model, d.rows,
+                      dict(d.info, attributes=attributes), row_vectors)
 
 
 def drop_weak(d: Directions, log=print) -> Directions:
@@ -453,4 +497,5 @@ def drop_weak(d: Directions, log=print) -> Directions:
     info = dict(d.info, attributes={d.names[str(k)]: d.info["attributes"][d.names[str(k)]] for k in keep})
     return Directions(d.vectors[keep], d.values[keep], d.scales[keep], d.method, d.space, d.layers,
                       {str(i): d.names[str(k)] for i, k in enumerate(keep)}, d.model,
-                      {str(i): d.rows[str(k)] for i, k in enumerate(keep)}, info)
+                      {str(i): d.rows[str(k)] for i, k in enumerate(keep)}, info,
+                      {str(i): d.row_vectors[str(k)] for i, k in enumerate(keep) if str(k) in d.row_vectors})

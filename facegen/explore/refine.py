@@ -18,6 +18,10 @@ beards; and a weight steered toward the effect a slider needs, shrinking while t
 of either side flip less often than FLIP_TARGET (a running share) and growing while both flip
 more. (A weight steered toward focus instead drove age and masculine to directions that
 flipped 2% of faces, the do-nothing end of the trade.)
+
+`per_row` gives each w+ row its own vector (each moving one standard deviation of random faces
+along itself), starting from the shared one: the coarse rows can then stay put while the fine ones
+change colour, which no single vector on a range of rows can do.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from torch.nn.functional import softplus
 from ..attributes.classifier import AttributeClassifier, to_input
 
 STEPS = 80
+STEPS_PER_ROW = 120  # a vector per row has more to learn
 BATCH = 32
 LR = 0.03
 MARGIN = 1.0
@@ -40,17 +45,22 @@ STRENGTH = 2.0
 
 def refine(pipe, clf: AttributeClassifier, ws: torch.Tensor, scores: torch.Tensor, a: int, cols: list[int],
            signs: list[int], vector: torch.Tensor, rows: list[int] | None, spread: torch.Tensor,
-           steer: bool = True, steps: int | None = None, batch: int = BATCH, seed: int = 0) -> torch.Tensor:
+           steer: bool = True, per_row: bool = False, steps: int | None = None, batch: int = BATCH,
+           seed: int = 0) -> torch.Tensor:
     """Direction `a` (unit `vector` on `rows`, None = all) refined on the faces `ws` (w or z) whose
     signed scores for the attributes `cols` (signs: +1 where the slider's "more" is the label) are
     `scores` [N, A]; `spread` is the covariance of random faces' w. `steer`: the spill weight follows
-    FLIP_TARGET, else it stays SPILL_WEIGHT. Returns a unit vector."""
-    steps = STEPS if steps is None else steps
+    FLIP_TARGET, else it stays SPILL_WEIGHT. Returns a unit vector; with `per_row` (style models),
+    each w+ row learns its own and the result is the w+ move of strength 1 ([num_ws, D], each row
+    sigma of its own vector long, zero off `rows`)."""
+    steps = (STEPS_PER_ROW if per_row else STEPS) if steps is None else steps
     lack = torch.nonzero(scores[:, a] <= 0)[:, 0]
     have = torch.nonzero(scores[:, a] > 0)[:, 0]
     if not len(lack) or not len(have) or steps <= 0:
         return vector
     num_ws = pipe.config.num_ws if pipe.config.architecture == "style" else 0
+    if per_row and not num_ws:
+        raise ValueError("a per-row refinement needs a style model's w+ rows")
     mask = None
     if num_ws:
         mask = torch.zeros(num_ws, 1)
@@ -61,7 +71,7 @@ def refine(pipe, clf: AttributeClassifier, ws: torch.Tensor, scores: torch.Tenso
     others = [b for b in range(len(cols)) if b != a]
     cov = spread.float()
     gen = torch.Generator().manual_seed(seed)
-    v = vector.detach().clone().float().requires_grad_(True)
+    v = (vector.expand(num_ws, -1) if per_row else vector).detach().clone().float().requires_grad_(True)
     opt = torch.optim.Adam([v], lr=LR)
     weight, flipping = SPILL_WEIGHT, torch.ones(2)
     for _ in range(steps):
@@ -69,10 +79,10 @@ def refine(pipe, clf: AttributeClassifier, ws: torch.Tensor, scores: torch.Tenso
                          have[torch.randint(len(have), (batch - batch // 2,), generator=gen)]])
         side = torch.cat([torch.full((batch // 2,), STRENGTH), torch.full((batch - batch // 2,), -STRENGTH)])
         with torch.enable_grad():
-            u = v / v.norm()
-            step = (side * torch.sqrt(u @ cov @ u))[:, None] * u  # [B, D]
+            step = _step(v, cov)  # [D], or [num_ws, D] per row
             w = ws[idx].float()
-            w = w[:, None].expand(-1, num_ws, -1) + step[:, None] * mask if num_ws else w + step
+            w = w[:, None].expand(-1, num_ws, -1) + side[:, None, None] * (step * mask) if num_ws else \
+                w + side[:, None] * step
             after = (clf.net(to_input(pipe.model.synthesis(w, "const")))[:, cols] - clf.thresholds[cols]) * sign
             p = torch.sigmoid(after)
             own = softplus(MARGIN - side.sign() * after[:, a]).mean()
@@ -84,4 +94,11 @@ def refine(pipe, clf: AttributeClassifier, ws: torch.Tensor, scores: torch.Tenso
             flipped = (side.sign() * after[:, a] > 0).float()
             flipping = 0.8 * flipping + 0.2 * torch.stack([flipped[side > 0].mean(), flipped[side < 0].mean()])
             weight = min(max(weight * math.exp(ADAPT * (float(flipping.min()) - FLIP_TARGET) / FLIP_TARGET), 0.5), 64.0)
-    return (v / v.norm()).detach()
+    v = v.detach()
+    return _step(v, cov) * mask if per_row else v / v.norm()
+
+
+def _step(v: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+    """Each row of `v` turned into a move of one standard deviation of random faces along it."""
+    u = v / v.norm(dim=-1, keepdim=True)
+    return torch.sqrt(((u @ cov) * u).sum(-1, keepdim=True)) * u

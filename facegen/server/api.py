@@ -19,7 +19,6 @@ from ..explore.directions import apply_edit
 from ..explore.faces import collapse, resolve_face
 from ..explore.layers import layer_groups, parse_layers
 from ..explore.morph import frame_sheet, morph
-from ..explore.named import row_vector
 from ..explore.recipes import latent_recipe, synthesize_all
 from ..explore.transform import transform
 from ..imaging import make_grid
@@ -164,8 +163,9 @@ async def edit_face(req: EditRequest, request: Request):
         face = to_face(req.face, s.pipe)
         w = face.w.float()
         for k, strength in steps:
-            rows = layers if req.layers else d.layers_of(k)  # each direction on its own rows unless told
-            w = apply_edit(w, d.vectors[k], float(d.scales[k]), strength, rows, config.num_ws)
+            # Each direction makes its own move (its rows, or a vector per row) unless told the rows.
+            vector = d.vectors[k] if req.layers else d.row_vector(k, config.num_ws)
+            w = apply_edit(w, vector, float(d.scales[k]), strength, layers, config.num_ws)
         image = synthesize_all(s.pipe, w[None], req.size)[0]
         edits = [{"direction": k, "label": d.label(k), "strength": st} for k, st in steps]
         recipe = latent_recipe(s.pipe, w, req.size, "edit", face=face.describe(), edits=edits, method=d.method,
@@ -185,7 +185,7 @@ async def transform_face(req: TransformRequest, request: Request):
     if req.direction is not None:
         d = s.require_directions()
         k = d.index(req.direction)
-        vector = d.vectors[k] if layers is not None else row_vector(d, k, s.pipe.config.num_ws)
+        vector = d.vectors[k] if layers is not None else d.row_vector(k, s.pipe.config.num_ws)
         direction = (vector, float(d.scales[k]))
 
     def work():

@@ -182,6 +182,10 @@ def test_refining_per_row_holds_the_others_better_and_edits_use_its_rows(style, 
     sigma = _scales(pipe, step[:3] / step[:3].norm(dim=1, keepdim=True))
     assert torch.allclose(step[:3].norm(dim=1), sigma, rtol=1e-4)  # each row: 1 sigma along its own vector
     assert not torch.allclose(step[0] / step[0].norm(), step[2] / step[2].norm(), atol=1e-3)
+    # Nothing to learn from (no faces on one side): the start itself, as a w+ step on its rows.
+    same = refine(pipe, clf, ws, scores.abs() + 1, 0, [0, 1, 2], [1, 1, 1], start, rows, spread, per_row=True)
+    assert torch.allclose(same[:3], float(_scales(pipe, start[None])[0]) * start.expand(3, -1), rtol=1e-3)
+    assert not same[3:].any()
 
     def trial(v, s, r):
         return named.trial(pipe, clf, ws[:300], scores[:300], v, s, 0, 1, [1, 2], r)

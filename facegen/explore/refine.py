@@ -54,10 +54,6 @@ def refine(pipe, clf: AttributeClassifier, ws: torch.Tensor, scores: torch.Tenso
     each w+ row learns its own and the result is the w+ move of strength 1 ([num_ws, D], each row
     sigma of its own vector long, zero off `rows`)."""
     steps = (STEPS_PER_ROW if per_row else STEPS) if steps is None else steps
-    lack = torch.nonzero(scores[:, a] <= 0)[:, 0]
-    have = torch.nonzero(scores[:, a] > 0)[:, 0]
-    if not len(lack) or not len(have) or steps <= 0:
-        return vector
     num_ws = pipe.config.num_ws if pipe.config.architecture == "style" else 0
     if per_row and not num_ws:
         raise ValueError("a per-row refinement needs a style model's w+ rows")
@@ -65,13 +61,18 @@ def refine(pipe, clf: AttributeClassifier, ws: torch.Tensor, scores: torch.Tenso
     if num_ws:
         mask = torch.zeros(num_ws, 1)
         mask[rows if rows is not None else slice(None)] = 1
+    cov = spread.float()
+    v = (vector.expand(num_ws, -1) if per_row else vector).detach().clone().float()
+    lack = torch.nonzero(scores[:, a] <= 0)[:, 0]
+    have = torch.nonzero(scores[:, a] > 0)[:, 0]
+    if not len(lack) or not len(have) or steps <= 0:
+        return _step(v, cov) * mask if per_row else vector
     sign = torch.tensor(signs, dtype=torch.float32)
     clf.net.eval()
     before = torch.sigmoid(scores.float())
     others = [b for b in range(len(cols)) if b != a]
-    cov = spread.float()
     gen = torch.Generator().manual_seed(seed)
-    v = (vector.expand(num_ws, -1) if per_row else vector).detach().clone().float().requires_grad_(True)
+    v.requires_grad_(True)
     opt = torch.optim.Adam([v], lr=LR)
     weight, flipping = SPILL_WEIGHT, torch.ones(2)
     for _ in range(steps):

@@ -186,6 +186,10 @@ def test_refining_per_row_holds_the_others_better_and_edits_use_its_rows(style, 
     same = refine(pipe, clf, ws, scores.abs() + 1, 0, [0, 1, 2], [1, 1, 1], start, rows, spread, per_row=True)
     assert torch.allclose(same[:3], float(_scales(pipe, start[None])[0]) * start.expand(3, -1), rtol=1e-3)
     assert not same[3:].any()
+    # A second pass goes on from the first's w+ step (its rows off `rows` are zero).
+    again = refine(pipe, clf, ws[300:], scores[300:], 0, [0, 1, 2], [1, 1, 1], step, rows, spread,
+                   per_row=True, steps=3)
+    assert torch.isfinite(again).all() and not again[3:].any() and 0 < float((again - step).norm()) < float(step.norm())
 
     def trial(v, s, r):
         return named.trial(pipe, clf, ws[:300], scores[:300], v, s, 0, 1, [1, 2], r)

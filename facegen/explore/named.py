@@ -34,8 +34,8 @@
 7. Refine it once more with a vector of its own for each of its w+ rows (refine_rows), each row
    moving one standard deviation of random faces along its own vector per unit of strength: hair
    colour can then change on the fine rows without the coarse rows reshaping the face. Kept where
-   the trial prefers it (on the bundled default it lowered the others' movement for every
-   attribute it was tried on; see docs/exploring.md). Such a direction is stored as its w+ step
+   the trial prefers it (on the bundled default it was kept for all 24 attributes and lowered the
+   others' movement on the bench's faces for all 24; docs/exploring.md). Such a direction is stored as its w+ step
    ([num_ws, D], Directions.row_vectors) beside its mean vector.
 8. Keep attributes the classifier reads well on real test photos, that at least MIN_SHARE of the
    generated faces have and lack, whose boundary separates held-out faces, and whose chosen
@@ -457,7 +457,8 @@ def refine_rows(pipe: FaceGenerator, clf: AttributeClassifier, d: Directions, ws
         if names is not None and n not in names:
             continue
         rows = d.layers_of(k)
-        step = refine(pipe, clf, ws[half:], signed[half:], k, cols, signs, d.vectors[k], rows, spread,
+        start = d.row_vectors.get(str(k), d.vectors[k])  # a second pass goes on from the first
+        step = refine(pipe, clf, ws[half:], signed[half:], k, cols, signs, start, rows, spread,
                       per_row=True, seed=k)
         mean = step.sum(0) / step.sum(0).norm()
         scale = float(_scales(pipe, mean[None])[0])

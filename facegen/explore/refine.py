@@ -47,9 +47,9 @@ def refine(pipe, clf: AttributeClassifier, ws: torch.Tensor, scores: torch.Tenso
            signs: list[int], vector: torch.Tensor, rows: list[int] | None, spread: torch.Tensor,
            steer: bool = True, per_row: bool = False, steps: int | None = None, batch: int = BATCH,
            seed: int = 0) -> torch.Tensor:
-    """Direction `a` (unit `vector` on `rows`, None = all) refined on the faces `ws` (w or z) whose
-    signed scores for the attributes `cols` (signs: +1 where the slider's "more" is the label) are
-    `scores` [N, A]; `spread` is the covariance of random faces' w. `steer`: the spill weight follows
+    """Direction `a` (unit `vector`, or with `per_row` a w+ step, on `rows`, None = all) refined on the
+    faces `ws` (w or z) whose signed scores for the attributes `cols` (signs: +1 where the slider's
+    "more" is the label) are `scores` [N, A]; `spread` is the covariance of random faces' w. `steer`: the spill weight follows
     FLIP_TARGET, else it stays SPILL_WEIGHT. Returns a unit vector; with `per_row` (style models),
     each w+ row learns its own and the result is the w+ move of strength 1 ([num_ws, D], each row
     sigma of its own vector long, zero off `rows`)."""
@@ -62,7 +62,9 @@ def refine(pipe, clf: AttributeClassifier, ws: torch.Tensor, scores: torch.Tenso
         mask = torch.zeros(num_ws, 1)
         mask[rows if rows is not None else slice(None)] = 1
     cov = spread.float()
-    v = (vector.expand(num_ws, -1) if per_row else vector).detach().clone().float()
+    v = (vector.expand(num_ws, -1) if per_row and vector.dim() == 1 else vector).detach().clone().float()
+    if per_row:  # rows off `rows` (zero in a w+ step) take any unit vector: they never move
+        v[mask[:, 0] == 0] = vector.reshape(-1, vector.shape[-1]).sum(0)
     lack = torch.nonzero(scores[:, a] <= 0)[:, 0]
     have = torch.nonzero(scores[:, a] > 0)[:, 0]
     if not len(lack) or not len(have) or steps <= 0:

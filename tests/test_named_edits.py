@@ -130,21 +130,29 @@ class Brightness(nn.Module):
                             (x[:, :, :32].mean((1, 2, 3)) - x[:, :, 32:].mean((1, 2, 3))) * 20], 1)
 
 
-def test_refining_learns_to_leave_the_other_attributes_alone(style):
-    """A start that makes faces brighter ('Smiling') and redder ('Young') at once: refined on one
-    half of the faces, on the other half it still brightens them as often and reddens them less."""
+def entangled_start(pipe):
+    """The stand-in classifier, 600 sample faces and its scores, a start that makes faces brighter
+    ('Smiling') and redder ('Young') at once, and the spread of random faces' w."""
     from facegen.explore import named
     from facegen.explore.faces import w_samples
-    from facegen.explore.refine import refine
 
-    _, pipe = style
     clf = AttributeClassifier(Brightness(), ("Smiling", "Young", "Eyeglasses"), torch.zeros(3), {})
     ws = named.sample_latents(pipe, 600, 1)
     clf.thresholds = named.classify(pipe, clf, ws).median(0).values
     scores = named.classify(pipe, clf, ws)
     normals = [fit_boundary(ws, (scores[:, c] > 0).float())[0] for c in range(2)]
     start = (normals[0] + normals[1]) / (normals[0] + normals[1]).norm()
-    spread = torch.cov(w_samples(pipe).double().T)
+    return clf, ws, scores, start, torch.cov(w_samples(pipe).double().T)
+
+
+def test_refining_learns_to_leave_the_other_attributes_alone(style):
+    """The entangled start refined on one half of the faces: on the other half it still brightens
+    them as often and reddens them less."""
+    from facegen.explore import named
+    from facegen.explore.refine import refine
+
+    _, pipe = style
+    clf, ws, scores, start, spread = entangled_start(pipe)
     new = refine(pipe, clf, ws[300:], scores[300:], 0, [0, 1, 2], [1, 1, 1], start, None, spread, steps=60)
     assert abs(float(new.norm()) - 1) < 1e-5 and float(new @ start) < 0.999
 
@@ -164,18 +172,12 @@ def test_refining_per_row_holds_the_others_better_and_edits_use_its_rows(style, 
     it did not see; saved and loaded, edit sheets, transform and the server move by it."""
     from facegen.explore import named
     from facegen.explore.directions import OWN, apply_edit, edit
-    from facegen.explore.faces import resolve_faces, w_samples
+    from facegen.explore.faces import resolve_faces
     from facegen.explore.refine import refine
 
     path, pipe = style
     num_ws, rows = pipe.config.num_ws, [0, 1, 2]
-    clf = AttributeClassifier(Brightness(), ("Smiling", "Young", "Eyeglasses"), torch.zeros(3), {})
-    ws = named.sample_latents(pipe, 600, 1)
-    clf.thresholds = named.classify(pipe, clf, ws).median(0).values
-    scores = named.classify(pipe, clf, ws)
-    normals = [fit_boundary(ws, (scores[:, c] > 0).float())[0] for c in range(2)]
-    start = (normals[0] + normals[1]) / (normals[0] + normals[1]).norm()
-    spread = torch.cov(w_samples(pipe).double().T)
+    clf, ws, scores, start, spread = entangled_start(pipe)
     step = refine(pipe, clf, ws[300:], scores[300:], 0, [0, 1, 2], [1, 1, 1], start, rows, spread,
                   per_row=True, steps=60)
     assert step.shape == (num_ws, len(start)) and not step[3:].any()

@@ -422,17 +422,11 @@ def refine_directions(pipe: FaceGenerator, clf: AttributeClassifier, d: Directio
         others = [c for c in cols if c != cols[k]]
         tries = {label: trial(pipe, clf, ws[:half], scores[:half], v, float(_scales(pipe, v[None])[0]), cols[k],
                               signs[k], others, rows) for label, v in found.items()}
-        about = dict(attributes.get(n, {}), refining=tries)
-        chosen = pick(tries)
+        attributes[n] = about = dict(attributes.get(n, {}), refining=tries)
+        chosen = keep_best(n, about, tries, "as found", log)
         if chosen != "as found":
             vectors[k] = found[chosen]
             row_vectors.pop(str(k), None)  # made for the vector replaced
-            about["method"] = about.get("method", "") + f", {chosen}"
-            if "layers" in about:
-                about["trials"] = dict(about.get("trials", {}), **{about["layers"]: tries[chosen]})
-        attributes[n] = about
-        log(f"  {n:18} " + "; ".join(f"{label}: flips {t['flip']:.0%} (weaker side {t['weaker']:.0%}), others move "
-                                     f"{t['focus']:.2f}x" for label, t in tries.items()) + f"; kept {chosen}")
     return Directions(vectors, d.values, _scales(pipe, vectors), d.method, d.space, d.layers, d.names, d.model,
                       d.rows, dict(d.info, attributes=attributes), row_vectors)
 
@@ -466,18 +460,24 @@ def refine_rows(pipe: FaceGenerator, clf: AttributeClassifier, d: Directions, ws
         tries = {label: trial(pipe, clf, ws[:half], scores[:half], v, s, cols[k], signs[k], others, r)
                  for label, (v, s, r) in {"so far": (d.row_vector(k, num_ws), float(d.scales[k]), None),
                                           ROW_REFINEMENT: (step / scale, scale, None)}.items()}
-        about = dict(attributes.get(n, {}), refining_rows=tries)
-        chosen = pick(tries)
-        if chosen == ROW_REFINEMENT:
+        attributes[n] = about = dict(attributes.get(n, {}), refining_rows=tries)
+        if keep_best(n, about, tries, "so far", log) == ROW_REFINEMENT:
             vectors[k], scales[k], row_vectors[str(k)] = mean, scale, step / scale
-            about["method"] = about.get("method", "") + f", {ROW_REFINEMENT}"
-            if "layers" in about:
-                about["trials"] = dict(about.get("trials", {}), **{about["layers"]: tries[chosen]})
-        attributes[n] = about
-        log(f"  {n:18} " + "; ".join(f"{label}: flips {t['flip']:.0%} (weaker side {t['weaker']:.0%}), others move "
-                                     f"{t['focus']:.2f}x" for label, t in tries.items()) + f"; kept {chosen}")
     return Directions(vectors, d.values, scales, d.method, d.space, d.layers, d.names, d.model, d.rows,
                       dict(d.info, attributes=attributes), row_vectors)
+
+
+def keep_best(name: str, about: dict, tries: dict, unchanged: str, log=print) -> str:
+    """The trial's pick among `tries` (`unchanged`: the direction as it came); where a refinement wins,
+    the attribute's record `about` names it and takes its trial as its layer range's."""
+    chosen = pick(tries)
+    if chosen != unchanged:
+        about["method"] = about.get("method", "") + f", {chosen}"
+        if "layers" in about:
+            about["trials"] = dict(about.get("trials", {}), **{about["layers"]: tries[chosen]})
+    log(f"  {name:18} " + "; ".join(f"{label}: flips {t['flip']:.0%} (weaker side {t['weaker']:.0%}), others move "
+                                    f"{t['focus']:.2f}x" for label, t in tries.items()) + f"; kept {chosen}")
+    return chosen
 
 
 def drop_weak(d: Directions, log=print) -> Directions:

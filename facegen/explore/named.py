@@ -34,9 +34,9 @@
 7. Refine it once more with a vector of its own for each of its w+ rows (refine_rows), each row
    moving one standard deviation of random faces along its own vector per unit of strength: hair
    colour can then change on the fine rows without the coarse rows reshaping the face. Kept where
-   the trial prefers it (on the bundled default it was kept for all 24 attributes and lowered the
-   others' movement on the bench's faces for all 24; docs/exploring.md). Such a direction is stored as its w+ step
-   ([num_ws, D], Directions.row_vectors) beside its mean vector.
+   the trial prefers it (on the bundled default: for all 24 attributes, and on the bench's faces
+   it lowered the others' movement for all 24; docs/exploring.md). Such a direction is stored as
+   its w+ step ([num_ws, D], Directions.row_vectors) beside its mean vector.
 8. Keep attributes the classifier reads well on real test photos, that at least MIN_SHARE of the
    generated faces have and lack, whose boundary separates held-out faces, and whose chosen
    trial flips at least MIN_FLIP of the decisions (drop_weak).
@@ -403,12 +403,8 @@ def refine_directions(pipe: FaceGenerator, clf: AttributeClassifier, d: Directio
     """`d`'s named directions (or those in `names`) refined by learning (step 6) on the second half of
     the labelled sample faces `ws` (classifier scores `scores`), each kept where the trial on the
     first half prefers it. Scales are measured anew."""
-    kept = [d.names[str(k)] for k in range(len(d.vectors))]
-    cols = [clf.index(NAMED[n][0]) for n in kept]
-    signs = [NAMED[n][1] for n in kept]
-    signed = scores[:, cols] * torch.tensor(signs, dtype=scores.dtype)
+    kept, cols, signs, signed, spread = _refining(pipe, clf, d, scores)
     half = len(ws) // 2
-    spread = torch.cov(w_samples(pipe).double().T)  # what strength 1 means at edit time (_scales)
     vectors, attributes = d.vectors.clone(), dict(d.info.get("attributes", {}))
     row_vectors = dict(d.row_vectors)
     for k, n in enumerate(kept):
@@ -439,12 +435,8 @@ def refine_rows(pipe: FaceGenerator, clf: AttributeClassifier, d: Directions, ws
     if pipe.config.architecture != "style":
         return d
     num_ws = pipe.config.num_ws
-    kept = [d.names[str(k)] for k in range(len(d.vectors))]
-    cols = [clf.index(NAMED[n][0]) for n in kept]
-    signs = [NAMED[n][1] for n in kept]
-    signed = scores[:, cols] * torch.tensor(signs, dtype=scores.dtype)
+    kept, cols, signs, signed, spread = _refining(pipe, clf, d, scores)
     half = len(ws) // 2
-    spread = torch.cov(w_samples(pipe).double().T)
     vectors, scales = d.vectors.clone(), d.scales.clone()
     row_vectors, attributes = dict(d.row_vectors), dict(d.info.get("attributes", {}))
     for k, n in enumerate(kept):
@@ -465,6 +457,17 @@ def refine_rows(pipe: FaceGenerator, clf: AttributeClassifier, d: Directions, ws
             vectors[k], scales[k], row_vectors[str(k)] = mean, scale, step / scale
     return Directions(vectors, d.values, scales, d.method, d.space, d.layers, d.names, d.model, d.rows,
                       dict(d.info, attributes=attributes), row_vectors)
+
+
+def _refining(pipe: FaceGenerator, clf: AttributeClassifier, d: Directions, scores: torch.Tensor):
+    """What both refinements work from: `d`'s attribute names, their classifier columns and signs,
+    the scores signed toward each slider's "more", and the covariance of random faces' w (what
+    strength 1 means at edit time, as in _scales)."""
+    kept = [d.names[str(k)] for k in range(len(d.vectors))]
+    cols = [clf.index(NAMED[n][0]) for n in kept]
+    signs = [NAMED[n][1] for n in kept]
+    signed = scores[:, cols] * torch.tensor(signs, dtype=scores.dtype)
+    return kept, cols, signs, signed, torch.cov(w_samples(pipe).double().T)
 
 
 def keep_best(name: str, about: dict, tries: dict, unchanged: str, log=print) -> str:

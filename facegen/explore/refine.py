@@ -49,10 +49,10 @@ def refine(pipe, clf: AttributeClassifier, ws: torch.Tensor, scores: torch.Tenso
            seed: int = 0) -> torch.Tensor:
     """Direction `a` (unit `vector`, or with `per_row` a w+ step, on `rows`, None = all) refined on the
     faces `ws` (w or z) whose signed scores for the attributes `cols` (signs: +1 where the slider's
-    "more" is the label) are `scores` [N, A]; `spread` is the covariance of random faces' w. `steer`: the spill weight follows
-    FLIP_TARGET, else it stays SPILL_WEIGHT. Returns a unit vector; with `per_row` (style models),
-    each w+ row learns its own and the result is the w+ move of strength 1 ([num_ws, D], each row
-    sigma of its own vector long, zero off `rows`)."""
+    "more" is the label) are `scores` [N, A]; `spread` is the covariance of random faces' w.
+    `steer`: the spill weight follows FLIP_TARGET, else it stays SPILL_WEIGHT. Returns a unit
+    vector; with `per_row` (style models), each w+ row learns its own and the result is the w+ move
+    of strength 1 ([num_ws, D], each row sigma of its own vector long, zero off `rows`)."""
     steps = (STEPS_PER_ROW if per_row else STEPS) if steps is None else steps
     num_ws = pipe.config.num_ws if pipe.config.architecture == "style" else 0
     if per_row and not num_ws:
